@@ -1,0 +1,1 @@
+"""Advertisers, campaigns, LoRA adapters, creative drafting and review."""

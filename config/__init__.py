@@ -1,0 +1,5 @@
+"""Plaza's Django project: settings, urls, the Celery app, wsgi/asgi. Wiring only."""
+
+from config.celery import app as celery_app
+
+__all__ = ["celery_app"]

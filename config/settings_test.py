@@ -1,0 +1,20 @@
+"""Test settings: the main settings with a data dir of the tests' own.
+
+Tests must never share a broker folder, SQLite file or index with a running Plaza.
+"""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault(
+    "PLAZA_DATA_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test")
+)
+
+from config.settings import *  # noqa: E402,F403
+from config.settings import DATA_DIR, DATABASES  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so a worker process can open the test database too.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-plaza.sqlite3")}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users

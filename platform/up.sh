@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install Plaza into .venv and run it on the embedded default: SQLite and a
+# filesystem Celery broker under var/, a real worker process, the bundled models and
+# the demo posts. Ctrl-C stops everything.
+#   bash platform/up.sh          (PLAZA_PORT=8000 by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash platform/install.sh cpu
+
+export HF_HUB_OFFLINE=1
+py=.venv/bin/python
+port="${PLAZA_PORT:-8000}"
+data_dir="${PLAZA_DATA_DIR:-var}"
+mkdir -p "$data_dir"
+
+$py manage.py migrate --noinput -v 0
+$py manage.py import_posts posts/demo/posts.jsonl --source demo --no-progress
+$py manage.py ensure_admin --password-file "$data_dir/admin-password.txt"
+
+# -B runs the periodic tasks (beat) inside the one worker of the embedded setup.
+.venv/bin/celery -A config worker -B -Q default,index,gpu -c 1 -l info \
+  --schedule "$data_dir/celerybeat-schedule" --logfile "$data_dir/worker.log" &
+worker=$!
+trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
+
+cat <<MSG
+
+  Plaza is running at http://127.0.0.1:$port/
+  Admin:  http://127.0.0.1:$port/admin/  user admin, password in $data_dir/admin-password.txt
+  API:    http://127.0.0.1:$port/api/docs
+  Worker log: $data_dir/worker.log      Stop with Ctrl-C.
+
+MSG
+$py manage.py runserver "127.0.0.1:$port" --noreload

@@ -1,0 +1,1 @@
+"""Index sync, hybrid retrieval, generative answers and their evaluation."""

@@ -1,0 +1,47 @@
+"""Shared fixtures. HF_HUB_OFFLINE=1 holds for the whole run: no test reaches a hub."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("PLAZA_SHARED_DATA") or REPO.parent / "shared" / "data")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data (or PLAZA_SHARED_DATA); the test skips when it is absent."""
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"shared data not found at {path} (set PLAZA_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture
+def make_user(db):
+    """Create a user with the given model permissions, and an API token for it."""
+    from django.contrib.auth.models import Permission, User
+    from rest_framework.authtoken.models import Token
+
+    def make(username: str, *perms: str, staff: bool = False, superuser: bool = False):
+        user = User.objects.create_user(
+            username, password="pw-for-tests", is_staff=staff or superuser, is_superuser=superuser
+        )
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        user.token = Token.objects.create(user=user)
+        return user
+
+    return make
