@@ -226,10 +226,12 @@ class PostListView(generics.GenericAPIView):
             )
         counts = services.post_upsert_many(rows=rows)
         refs = selectors.post_refs(post_ids=counts.post_ids)
+        # In the order of the request, each post once.
+        keys = dict.fromkeys((row.source, row.external_id) for row in rows)
         body = {
             "created": counts.created,
             "updated": counts.updated,
-            "posts": refs,
+            "posts": [refs[key] for key in keys],
             "rejected": rejected,
         }
         return Response(body, status=status.HTTP_207_MULTI_STATUS if rejected else 201)

@@ -43,14 +43,10 @@ def post_list(
     return posts.order_by("-created_at", "-id")
 
 
-def post_refs(*, post_ids: Iterable[int]) -> list[dict]:
-    """id, source and external id of each post, in the order of `post_ids`."""
-    post_ids = list(post_ids)
-    refs = {
-        ref["id"]: ref
-        for ref in Post.objects.filter(pk__in=post_ids).values("id", "source", "external_id")
-    }
-    return [refs[pk] for pk in post_ids if pk in refs]
+def post_refs(*, post_ids: Iterable[int]) -> dict[tuple[str, str], dict]:
+    """{(source, external_id): {id, source, external_id}} for the given posts."""
+    refs = Post.objects.filter(pk__in=list(post_ids)).values("id", "source", "external_id")
+    return {(ref["source"], ref["external_id"]): ref for ref in refs}
 
 
 def author_with_counts(*, handle: str) -> Author | None:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from posts.ingest import PostRow, post_content_hash
@@ -54,39 +54,37 @@ def post_upsert_many(*, rows: Sequence[PostRow]) -> UpsertCounts:
     """Insert new posts and update existing ones (same source and external id) in bulk.
 
     Later rows win over earlier ones with the same id. Returns how many were created and
-    updated, and the primary keys of every post written.
+    updated, and the primary keys of every post written (in no particular order).
     """
     latest: dict[tuple[str, str], PostRow] = {}
     for row in rows:
         latest[(row.source, row.external_id)] = row
     if not latest:
         return UpsertCounts()
-
-    ids_by_source: dict[str, list[str]] = defaultdict(list)
-    for source, external_id in latest:
-        ids_by_source[source].append(external_id)
-    existing = 0
-    for source, external_ids in ids_by_source.items():
-        existing += Post.objects.filter(source=source, external_id__in=external_ids).count()
-
     author_ids = author_ids_ensure(handles=(row.author for row in latest.values()))
-    now = timezone.now()
+    upsert = _upsert_postgres if connection.vendor == "postgresql" else _upsert_orm
+    counts = upsert(list(latest.values()), author_ids, timezone.now())
+    counts.updated += len(rows) - len(latest)  # earlier copies, overwritten within the batch
+    return counts
+
+
+def _upsert_orm(rows: list[PostRow], author_ids: dict[str, int], now) -> UpsertCounts:
+    ids_by_source: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        ids_by_source[row.source].append(row.external_id)
+    existing = sum(
+        Post.objects.filter(source=source, external_id__in=external_ids).count()
+        for source, external_ids in ids_by_source.items()
+    )
     posts = [
         Post(
-            source=row.source,
-            external_id=row.external_id,
+            **{name: getattr(row, name) for name in _ROW_FIELDS},
             author_id=author_ids[row.author],
-            text=row.text,
-            lang=row.lang,
-            created_at=row.created_at,
-            likes=row.likes,
-            reposts=row.reposts,
-            replies=row.replies,
             content_hash=row.content_hash,
             ingested_at=now,
             updated_at=now,
         )
-        for row in latest.values()
+        for row in rows
     ]
     Post.objects.bulk_create(
         posts,
@@ -96,8 +94,56 @@ def post_upsert_many(*, rows: Sequence[PostRow]) -> UpsertCounts:
     )
     return UpsertCounts(
         created=len(posts) - existing,
-        updated=existing + (len(rows) - len(latest)),
+        updated=existing,
         post_ids=[post.pk for post in posts],
+    )
+
+
+_ROW_FIELDS = ["source", "external_id", "text", "lang", "created_at", "likes", "reposts", "replies"]
+_COPY_COLUMNS = [*_ROW_FIELDS, "author_id", "content_hash"]
+
+
+def _upsert_postgres(rows: list[PostRow], author_ids: dict[str, int], now) -> UpsertCounts:
+    """COPY the batch into a temporary table, then one INSERT ... ON CONFLICT from it.
+
+    Binary-free COPY runs in psycopg's C code; the ORM's bulk_create spends most of its
+    time building and quoting SQL in Python (bench/ingest.py measures both).
+    """
+    table = Post._meta.db_table
+    columns = ", ".join(_COPY_COLUMNS)
+    updates = ", ".join(
+        f"{Post._meta.get_field(name).column} = EXCLUDED.{Post._meta.get_field(name).column}"
+        for name in UPSERT_UPDATE_FIELDS
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS post_upsert_batch ("
+            " source varchar(32), external_id varchar(64), text text, lang varchar(16),"
+            " created_at timestamptz, likes integer, reposts integer, replies integer,"
+            " author_id bigint, content_hash varchar(64)"
+            ") ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY post_upsert_batch ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    (
+                        row.source, row.external_id, row.text, row.lang, row.created_at,
+                        row.likes, row.reposts, row.replies,
+                        author_ids[row.author], row.content_hash,
+                    )
+                )  # fmt: skip
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}, is_hidden, ingested_at, updated_at)"
+            f" SELECT {columns}, false, %s, %s FROM post_upsert_batch"
+            f" ON CONFLICT (source, external_id) DO UPDATE SET {updates}"
+            " RETURNING id, (xmax = 0)",
+            [now, now],
+        )
+        written = cursor.fetchall()
+        cursor.execute("TRUNCATE post_upsert_batch")
+    created = sum(1 for _, inserted in written if inserted)
+    return UpsertCounts(
+        created=created, updated=len(written) - created, post_ids=[pk for pk, _ in written]
     )
 
 
