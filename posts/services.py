@@ -132,13 +132,14 @@ def _upsert_postgres(rows: list[PostRow], author_ids: dict[str, int], now) -> Up
                         author_ids[row.author], row.content_hash,
                     )
                 )  # fmt: skip
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}, is_hidden, ingested_at, updated_at)"
+        # Table and column names come from the model; values are bound parameters.
+        upsert = (
+            f"INSERT INTO {table} ({columns}, is_hidden, ingested_at, updated_at)"  # noqa: S608
             f" SELECT {columns}, false, %s, %s FROM post_upsert_batch"
             f" ON CONFLICT (source, external_id) DO UPDATE SET {updates}"
-            " RETURNING id, (xmax = 0)",
-            [now, now],
+            " RETURNING id, (xmax = 0)"
         )
+        cursor.execute(upsert, [now, now])
         written = cursor.fetchall()
         cursor.execute("TRUNCATE post_upsert_batch")
     created = sum(1 for _, inserted in written if inserted)
