@@ -700,6 +700,9 @@ class SegmentedIndex:
         n = len(ids)
         factory = self._factory_for(n)
         index = faiss.index_factory(self.dim, factory, faiss.METRIC_INNER_PRODUCT)
+        inner = faiss.downcast_index(index)
+        if getattr(inner, "do_polysemous_training", False):
+            inner.do_polysemous_training = False  # 30x the training time, for a search we skip
         if not index.is_trained:
             index.train(vectors)
         index.add(vectors)
