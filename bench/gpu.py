@@ -52,9 +52,8 @@ def main() -> None:
     import torch
 
     gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-    print(
-        f"faiss {faiss.__version__}, GPUs visible to faiss: {gpus}; torch CUDA: {torch.cuda.is_available()}"
-    )
+    cuda = torch.cuda.is_available()
+    print(f"faiss {faiss.__version__}, GPUs visible to faiss: {gpus}; torch CUDA: {cuda}")
     results: dict = {}
     base, queries = unit(args.n, args.dim, 1), unit(2000, args.dim, 2)
 
