@@ -85,10 +85,18 @@ class IndexConfig:
     nprobe: int = 32  # IVF lists scanned at query time
     checkpoint_bytes: int = 64 << 20  # fold the log into a snapshot past max(this, active size)
     compact_ratio: float = 0.2  # compact() rebuilds sealed segments with more tombstones than this
+    max_segments: int = 8  # compact() merges neighbouring sealed segments down to this many
     use_gpu: bool = True  # search sealed IVF/flat segments on a GPU when faiss has one
 
     def __post_init__(self) -> None:
-        for name in ("seal_size", "min_seal", "ef_search", "nprobe", "checkpoint_bytes"):
+        for name in (
+            "seal_size",
+            "min_seal",
+            "ef_search",
+            "nprobe",
+            "checkpoint_bytes",
+            "max_segments",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"IndexConfig.{name} must be at least 1")
         if self.seal_age_s < 0:
@@ -752,26 +760,37 @@ class SegmentedIndex:
         self._checkpoint(manifest)
 
     def compact(self) -> int:
-        """Rebuild sealed segments whose tombstones exceed `compact_ratio`; returns how many."""
+        """Rebuild sealed segments whose tombstones exceed `compact_ratio`, then merge
+        neighbours in time while there are more than `max_segments`; returns how many
+        segments were rebuilt. Run it off the write path (beat): it holds the writer."""
         with self._lock:
             self._acquire_writer()
             self.commit()
             manifest = dict(self._manifest)
+            groups = [
+                [s] if s.n_dead <= self.config.compact_ratio * len(s.ids) else [s, None]
+                for s in sorted(self._sealed, key=lambda s: (s.min_ts, s.max_ts))
+            ]  # a trailing None marks a segment to rebuild
+            while len(groups) > self.config.max_segments:
+                sizes = [sum(len(s) for s in g if s) for g in groups]
+                pair = min(range(len(groups) - 1), key=lambda i: sizes[i] + sizes[i + 1])
+                merged = [s for s in groups[pair] + groups[pair + 1] if s] + [None]
+                groups[pair : pair + 2] = [merged]
             rebuilt = 0
             sealed = []
-            for segment in self._sealed:
-                if segment.n_dead <= self.config.compact_ratio * len(segment.ids):
-                    sealed.append(segment)
+            for group in groups:
+                if group[-1] is not None:
+                    sealed.append(group[0])
                     continue
-                rebuilt += 1
-                live = np.flatnonzero(~segment.dead)
-                if len(live):
+                rebuilt += len(group) - 1
+                parts = [(s, np.flatnonzero(~s.dead)) for s in group[:-1]]
+                if sum(len(live) for _, live in parts):
                     sealed.append(
                         self._build_segment(
                             manifest,
-                            segment.ids[live],
-                            np.asarray(segment.vectors[live]),
-                            segment.ts[live],
+                            np.concatenate([s.ids[live] for s, live in parts]),
+                            np.concatenate([np.asarray(s.vectors[live]) for s, live in parts]),
+                            np.concatenate([s.ts[live] for s, live in parts]),
                         )
                     )
             if rebuilt:

@@ -403,3 +403,24 @@ def test_sigkill_during_commits_never_corrupts(tmp_path, delay):
     writer.upsert([10**9], probe[:1], [0])
     writer.commit()
     assert len(writer) == n + 1
+
+
+def test_compaction_merges_segments_down_to_the_limit(tmp_path):
+    """Many small sealed segments merge, neighbours in time, into at most max_segments."""
+    rng = np.random.default_rng(11)
+    idx = SegmentedIndex.open(tmp_path, dim=D, config=flat(seal_size=20, max_segments=2))
+    vectors = unit(rng, 100)
+    for day in range(5):
+        ids = np.arange(day * 20, day * 20 + 20)
+        idx.upsert(ids, vectors[ids], day * 86_400 + np.arange(20))
+        idx.commit()
+    idx.delete([0, 1])
+    assert idx.stats()["sealed_segments"] == 5
+    queries = unit(rng, 4)
+    before = idx.search(queries, 30)
+    assert idx.compact() >= 4
+    stats = idx.stats()
+    assert stats["sealed_segments"] == 2 and stats["tombstones"] == 0 and len(idx) == 98
+    spans = sorted((s["min_ts"], s["max_ts"]) for s in stats["segments"])
+    assert spans[0][1] < spans[1][0]  # each merged segment is a contiguous slice of time
+    np.testing.assert_array_equal(idx.search(queries, 30)[1], before[1])
