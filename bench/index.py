@@ -246,9 +246,9 @@ def sweep(data_dir: Path) -> list[dict]:
 # --- data sets -----------------------------------------------------------------------------
 
 
-def real_embeddings(n_queries: int) -> tuple[np.ndarray, np.ndarray]:
-    """all-MiniLM embeddings of the shared posts (cached); the last n_queries are queries."""
-    cache = REPO / "var" / "bench" / "posts-minilm.npy"
+def real_embeddings(n_queries: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """all-MiniLM embeddings of up to `limit` shared posts (cached); n_queries become queries."""
+    cache = REPO / "var" / "bench" / f"posts-minilm-{limit}.npy"
     if not cache.exists():
         from ml.embeddings import EncoderConfig, get_encoder
 
@@ -257,13 +257,25 @@ def real_embeddings(n_queries: int) -> tuple[np.ndarray, np.ndarray]:
         for name in ("es-news-tweets.jsonl.gz", "us-airline-tweets.jsonl.gz"):
             with gzip.open(shared / "posts" / name, "rt") as lines:
                 texts += [json.loads(line)["text"] for line in lines]
+        texts = [texts[i] for i in np.random.default_rng(5).permutation(len(texts))[:limit]]
         print(f"encoding {len(texts)} posts once (cached at {cache})...", file=sys.stderr)
         vectors = get_encoder(EncoderConfig()).encode(texts)
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, vectors)
     vectors = np.load(cache)
-    order = np.random.default_rng(3).permutation(len(vectors))
-    return vectors[order[n_queries:]], vectors[order[:n_queries]]
+    return vectors[n_queries:], vectors[:n_queries]
+
+
+def clustered_vectors(n: int, d: int, seed: int) -> np.ndarray:
+    """Unit vectors around 1,000 topic centres: structure like real embeddings have."""
+    rng = np.random.default_rng(seed)
+    centres = unit_vectors(1000, d, seed=42)
+    out = np.empty((n, d), np.float32)
+    for start in range(0, n, 100_000):
+        m = min(100_000, n - start)
+        x = centres[rng.integers(0, 1000, m)] + 0.9 * unit_vectors(m, d, seed=seed + start)
+        out[start : start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
 
 
 SWEEP_COLUMNS = [
@@ -317,6 +329,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--latency-queries", type=int, default=300)
     parser.add_argument("--real", action="store_true", help="also the shared posts' embeddings")
+    parser.add_argument("--real-limit", type=int, default=20_000, help="posts to embed")
+    parser.add_argument(
+        "--data", default="random", help="'random' unit vectors or 'clustered' (topic mixture)"
+    )
     parser.add_argument("--sweep", action="store_true")
     parser.add_argument("--no-langchain", action="store_true")
     parser.add_argument(
@@ -333,7 +349,11 @@ def main() -> None:
         print(json.dumps(run_variant(variant, factory, Path(data_dir), ef, nprobe)))
         return
 
-    datasets = [(f"random-{int(n) // 1000}k", int(n), None) for n in args.sizes.split(",")]
+    if args.data not in ("random", "clustered"):
+        raise SystemExit(f"--data {args.data!r}: random or clustered")
+    datasets = [
+        (f"{args.data}-{int(n) // 1000}k", int(n), args.data) for n in args.sizes.split(",")
+    ]
     if args.real:
         datasets.append(("posts-minilm", 0, "real"))
     os.environ["BENCH_LATENCY_QUERIES"] = str(args.latency_queries)
@@ -343,7 +363,10 @@ def main() -> None:
             data_dir = Path(tmp) / name
             data_dir.mkdir()
             if kind == "real":
-                base, queries = real_embeddings(args.queries)
+                base, queries = real_embeddings(args.queries, args.real_limit)
+            elif kind == "clustered":
+                base = clustered_vectors(n, args.dim, seed=1)
+                queries = clustered_vectors(args.queries, args.dim, seed=2)
             else:
                 base = unit_vectors(n, args.dim, seed=1)
                 queries = unit_vectors(args.queries, args.dim, seed=2)
