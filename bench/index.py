@@ -231,6 +231,8 @@ def sweep(data_dir: Path) -> list[dict]:
         measure(hnsw, "HNSW32", f"efSearch={ef}", faiss.SearchParametersHNSW(efSearch=ef), build)
     del hnsw
     for nlist in sorted({256, 1024, int(4 * np.sqrt(n))}):
+        if n < 39 * nlist:  # too few points to train that many lists
+            continue
         ivf = faiss.index_factory(d, f"IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)
         start = time.perf_counter()
         ivf.train(base[np.random.default_rng(0).choice(n, min(n, 64 * nlist), replace=False)])
@@ -351,9 +353,8 @@ def main() -> None:
 
     if args.data not in ("random", "clustered"):
         raise SystemExit(f"--data {args.data!r}: random or clustered")
-    datasets = [
-        (f"{args.data}-{int(n) // 1000}k", int(n), args.data) for n in args.sizes.split(",")
-    ]
+    sizes = [int(n) for n in args.sizes.split(",") if n.strip() and int(n) > 0]  # 0: none
+    datasets = [(f"{args.data}-{n // 1000}k", n, args.data) for n in sizes]
     if args.real:
         datasets.append(("posts-minilm", 0, "real"))
     os.environ["BENCH_LATENCY_QUERIES"] = str(args.latency_queries)

@@ -236,6 +236,7 @@ class SealedSegment:
         self.dead = np.zeros(len(self.ids), dtype=bool)  # tombstones by position
         self.n_dead = 0
         self._live_bitmap: np.ndarray | None = None
+        self._plain_params = None  # search parameters without a selector, made once
 
     def __len__(self) -> int:
         return len(self.ids) - self.n_dead
@@ -293,13 +294,14 @@ class SealedSegment:
             bitmap = self._live_bitmap
         else:
             bitmap = np.packbits(mask, bitorder="little")
-        selector = (
-            None
-            if bitmap is None
-            else faiss.IDSelectorBitmap(len(self.ids), faiss.swig_ptr(bitmap))
-        )
+        if bitmap is None:  # no filter, no tombstones: the same parameters every time
+            if self._plain_params is None:
+                self._plain_params = _params_for(self.index, config, None)
+            selector, params = None, self._plain_params
+        else:
+            selector = faiss.IDSelectorBitmap(len(self.ids), faiss.swig_ptr(bitmap))
+            params = _params_for(self.index, config, selector)
         want = min(k, n_match)
-        params = _params_for(self.index, config, selector)
         scores, positions = self.index.search(queries, want, params=params)
         short = (positions >= 0).sum(axis=1) < want
         if short.any():  # a filter starved the beam: search those rows again, wider
@@ -892,6 +894,9 @@ class SegmentedIndex:
                     parts.append(found)
         if not parts:
             return np.full((m, k), -np.inf, np.float32), np.full((m, k), -1, np.int64)
+        if len(parts) == 1 and parts[0][1].shape[1] == k:  # one segment: already ranked
+            scores, ids = parts[0]
+            return np.where(ids < 0, -np.inf, scores).astype(np.float32), ids.astype(np.int64)
         scores = np.hstack([p[0] for p in parts]).astype(np.float32)
         ids = np.hstack([p[1] for p in parts]).astype(np.int64)
         return _top_k(scores, ids, k)
