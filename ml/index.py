@@ -41,6 +41,8 @@ searched on the GPU; HNSW stays on the CPU. The CPU path is the one tested here.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import fcntl
 import json
 import logging
@@ -186,6 +188,12 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def _save_faiss(path: Path, index: faiss.Index) -> None:
     _write_atomic(path, lambda tmp: faiss.write_index(index, str(tmp)))
+
+
+def _release_memory() -> None:
+    """Hand the heap a seal freed back to the OS (glibc keeps it otherwise)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 # --- segments ----------------------------------------------------------------------------
@@ -399,7 +407,8 @@ class SegmentedIndex:
         self._manifest_stat: tuple | None = None
         self._sealed: list[SealedSegment] = []
         self._active = ActiveSegment(dim)
-        self._pending: dict[int, tuple[np.ndarray, int] | None] = {}  # id -> (vector, ts) | deleted
+        # Writes since the last commit, in order: (ids, vectors, ts), vectors None = delete.
+        self._pending: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]] = []
         self._gpu = None
 
     # -- opening ---------------------------------------------------------------------------
@@ -571,8 +580,7 @@ class SegmentedIndex:
             keep = np.sort(len(ids) - 1 - last)
             ids, vectors, timestamps = ids[keep], vectors[keep], timestamps[keep]
             self._apply(ids, vectors, timestamps, np.empty(0, np.int64))
-            for i, vector, ts in zip(ids.tolist(), vectors, timestamps.tolist(), strict=True):
-                self._pending[i] = (vector, ts)
+            self._pending.append((ids, vectors, timestamps))
 
     def delete(self, ids: Any) -> None:
         """Remove vectors by id; ids not in the index are ignored."""
@@ -587,8 +595,7 @@ class SegmentedIndex:
                 np.empty(0, np.int64),
                 ids,
             )
-            for i in ids.tolist():
-                self._pending[i] = None
+            self._pending.append((ids, None, None))
 
     def _apply(self, upsert_ids, vectors, ts, delete_ids) -> None:
         """Deletes, then upserts (a replaced id is removed wherever it lives, then added)."""
@@ -606,22 +613,11 @@ class SegmentedIndex:
             manifest = dict(self._manifest)
             if self._pending:
                 name = self._file_name(manifest, "log", "npz")
-                upserts = [(i, v) for i, v in self._pending.items() if v is not None]
-                _save_npz(
-                    self.path / name,
-                    upsert_ids=np.array([i for i, _ in upserts], np.int64),
-                    vectors=np.array([v for _, (v, _) in upserts], np.float32).reshape(
-                        -1, self.dim
-                    ),
-                    ts=np.array([t for _, (_, t) in upserts], np.int64),
-                    delete_ids=np.array(
-                        [i for i, v in self._pending.items() if v is None], np.int64
-                    ),
-                )
+                _save_npz(self.path / name, **self._pending_collapsed())
                 manifest["log"] = [*manifest["log"], name]
                 manifest["log_bytes"] += (self.path / name).stat().st_size
                 manifest["active_since"] = self._active.first_insert
-                self._pending.clear()
+                self._pending = []
                 self._write_manifest(manifest)
             if self._seal_due():
                 self._seal()
@@ -629,6 +625,30 @@ class SegmentedIndex:
                 self.config.checkpoint_bytes, len(self._active) * self.dim * 4
             ):
                 self._checkpoint()
+
+    def _pending_collapsed(self) -> dict[str, np.ndarray]:
+        """The writes since the last commit as one log record: each id's last operation."""
+        ids = np.concatenate([op_ids for op_ids, _, _ in self._pending])
+        is_delete = np.concatenate([np.full(len(i), v is None) for i, v, _ in self._pending])
+        upserts = [(v, t) for _, v, t in self._pending if v is not None]
+        vectors = (
+            np.concatenate([v for v, _ in upserts])
+            if upserts
+            else np.empty((0, self.dim), np.float32)
+        )
+        ts = np.concatenate([t for _, t in upserts]) if upserts else np.empty(0, np.int64)
+        # Row of each operation in `vectors` (deletes have none).
+        row = np.full(len(ids), -1, np.int64)
+        row[~is_delete] = np.arange(len(vectors))
+        _, last = np.unique(ids[::-1], return_index=True)
+        final = len(ids) - 1 - last  # each id's last operation
+        up, down = final[~is_delete[final]], final[is_delete[final]]
+        return {
+            "upsert_ids": ids[up],
+            "vectors": vectors[row[up]].reshape(-1, self.dim),
+            "ts": ts[row[up]],
+            "delete_ids": ids[down],
+        }
 
     def _seal_due(self) -> bool:
         n = len(self._active)
@@ -760,6 +780,7 @@ class SegmentedIndex:
         self._active = ActiveSegment(self.dim)
         self._place_on_gpu()
         self._checkpoint(manifest)
+        _release_memory()
 
     def compact(self) -> int:
         """Rebuild sealed segments whose tombstones exceed `compact_ratio`, then merge
@@ -799,6 +820,7 @@ class SegmentedIndex:
                 self._sealed = sealed
                 self._place_on_gpu()
                 self._checkpoint(manifest)
+                _release_memory()
             return rebuilt
 
     def seal(self) -> None:
@@ -842,7 +864,7 @@ class SegmentedIndex:
                 "sealed_segments": len(self._sealed),
                 "tombstones": sum(s.n_dead for s in self._sealed),
                 "log_files": len(self._manifest.get("log", [])),
-                "uncommitted": len(self._pending),
+                "uncommitted": sum(len(ids) for ids, _, _ in self._pending),
                 "segments": [
                     {k: s.meta[k] for k in ("name", "factory", "count", "min_ts", "max_ts")}
                     | {"tombstones": s.n_dead}
