@@ -847,7 +847,10 @@ class SegmentedIndex:
     def __len__(self) -> int:
         with self._lock:
             self._maybe_reload()
-            return len(self._active) + sum(len(s) for s in self._sealed)
+            return self._live_count()
+
+    def _live_count(self) -> int:
+        return len(self._active) + sum(len(s) for s in self._sealed)
 
     @property
     def generation(self) -> int:
@@ -859,7 +862,7 @@ class SegmentedIndex:
             self._maybe_reload()
             return {
                 "generation": self.generation,
-                "vectors": len(self._active) + sum(len(s) for s in self._sealed),
+                "vectors": self._live_count(),
                 "active_vectors": len(self._active),
                 "sealed_segments": len(self._sealed),
                 "tombstones": sum(s.n_dead for s in self._sealed),

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from posts import selectors, services
-from posts.ingest import RowError, clean_lang, clean_text, post_row_clean
+from posts.ingest import COUNT_MAX, RowError, clean_lang, clean_text, post_row_clean
 from posts.models import Post
 
 # --- serializers --------------------------------------------------------------------------
@@ -90,9 +90,9 @@ class PostPatchSerializer(serializers.Serializer):
 
     text = serializers.CharField(required=False, trim_whitespace=False)
     lang = serializers.CharField(required=False, allow_blank=True)
-    likes = serializers.IntegerField(required=False, min_value=0, max_value=2_147_483_647)
-    reposts = serializers.IntegerField(required=False, min_value=0, max_value=2_147_483_647)
-    replies = serializers.IntegerField(required=False, min_value=0, max_value=2_147_483_647)
+    likes = serializers.IntegerField(required=False, min_value=0, max_value=COUNT_MAX)
+    reposts = serializers.IntegerField(required=False, min_value=0, max_value=COUNT_MAX)
+    replies = serializers.IntegerField(required=False, min_value=0, max_value=COUNT_MAX)
     hidden = serializers.BooleanField(required=False, source="is_hidden")
 
     def validate_text(self, value: str) -> str:
