@@ -26,6 +26,7 @@ app.conf.update(
     task_routes={
         "search.tasks.index_*": {"queue": "index"},
         "search.tasks.reconcile*": {"queue": "index"},
+        "search.tasks.generation_*": {"queue": "default"},
         "search.tasks.answer_*": {"queue": "gpu"},
         "ads.tasks.*": {"queue": "gpu"},
     },
@@ -48,6 +49,19 @@ app.conf.update(
             "options": {"queue": queue, "expires": 55},
         }
         for queue in QUEUES
+    }
+    | {
+        # The database is the source of truth: repair the index both ways.
+        "index-reconcile": {
+            "task": "search.tasks.reconcile",
+            "schedule": float(os.environ.get("PLAZA_RECONCILE_INTERVAL_S") or 600),
+            "options": {"expires": 300},
+        },
+        "index-compact": {
+            "task": "search.tasks.index_compact",
+            "schedule": 3600.0,
+            "options": {"expires": 1800},
+        },
     },
 )
 app.autodiscover_tasks()

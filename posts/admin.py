@@ -102,6 +102,14 @@ class PostAdmin(admin.ModelAdmin):
     def save_model(self, request, post: Post, form, change: bool) -> None:
         services.post_save(post=post)
 
+    # The admin's own delete (page and bulk action) deletes softly too: the marker row keeps
+    # a re-import from resurrecting the post, and the index hears of it.
+    def delete_model(self, request, post: Post) -> None:
+        services.post_delete(post_ids=[post.pk])
+
+    def delete_queryset(self, request, queryset: QuerySet[Post]) -> None:
+        services.post_delete(post_ids=queryset.values_list("pk", flat=True))
+
     @admin.action(description="Hide selected posts", permissions=["change"])
     def hide(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
         changed = services.post_set_hidden(

@@ -12,6 +12,14 @@ from django.utils import timezone
 from posts.ingest import PostRow, post_content_hash
 from posts.models import Author, Post
 
+
+def _index_request(post_ids: Iterable[int]) -> None:
+    """Every change reaches the search index: queued in this transaction, sent on commit."""
+    from search.services import index_request
+
+    index_request(post_ids=post_ids)
+
+
 # Fields an upsert may change on an existing post. Moderation state (hidden, deleted)
 # is not among them: re-importing a file never brings a removed post back.
 UPSERT_UPDATE_FIELDS = [
@@ -64,6 +72,7 @@ def post_upsert_many(*, rows: Sequence[PostRow]) -> UpsertCounts:
     author_ids = author_ids_ensure(handles=(row.author for row in latest.values()))
     upsert = _upsert_postgres if connection.vendor == "postgresql" else _upsert_orm
     counts = upsert(list(latest.values()), author_ids, timezone.now())
+    _index_request(counts.post_ids)
     counts.updated += len(rows) - len(latest)  # earlier copies, overwritten within the batch
     return counts
 
@@ -162,20 +171,26 @@ def post_update(*, post: Post, changes: dict) -> Post:
     return post_save(post=post, update_fields=[*changes, "content_hash", "updated_at"])
 
 
+@transaction.atomic
 def post_save(*, post: Post, update_fields: list[str] | None = None) -> Post:
-    """Save one post, keeping its content hash in step with its text."""
+    """Save one post, keeping its content hash in step with its text and the index in step
+    with both."""
     post.content_hash = post_content_hash(lang=post.lang, text=post.text)
     post.save(update_fields=update_fields)
+    _index_request([post.pk])
     return post
 
 
 @transaction.atomic
 def post_set_hidden(*, post_ids: Iterable[int], hidden: bool) -> int:
     """Hide or unhide posts; returns how many changed."""
-    return (
-        Post.objects.filter(pk__in=list(post_ids), deleted_at__isnull=True)
-        .exclude(is_hidden=hidden)
-        .update(is_hidden=hidden, updated_at=timezone.now())
+    changing = Post.objects.filter(pk__in=list(post_ids), deleted_at__isnull=True).exclude(
+        is_hidden=hidden
+    )
+    changed_ids = list(changing.values_list("pk", flat=True))
+    _index_request(changed_ids)
+    return Post.objects.filter(pk__in=changed_ids).update(
+        is_hidden=hidden, updated_at=timezone.now()
     )
 
 
@@ -186,7 +201,9 @@ def post_delete(*, post_ids: Iterable[int]) -> int:
     The row stays as a marker, so re-importing the same id does not bring it back.
     """
     now = timezone.now()
-    return Post.objects.filter(pk__in=list(post_ids), deleted_at__isnull=True).update(
+    post_ids = list(post_ids)
+    _index_request(post_ids)
+    return Post.objects.filter(pk__in=post_ids, deleted_at__isnull=True).update(
         deleted_at=now, updated_at=now
     )
 
@@ -194,6 +211,8 @@ def post_delete(*, post_ids: Iterable[int]) -> int:
 @transaction.atomic
 def post_restore(*, post_ids: Iterable[int]) -> int:
     """Undo a deletion made by mistake (staff only)."""
-    return Post.objects.filter(pk__in=list(post_ids), deleted_at__isnull=False).update(
+    post_ids = list(post_ids)
+    _index_request(post_ids)
+    return Post.objects.filter(pk__in=post_ids, deleted_at__isnull=False).update(
         deleted_at=None, updated_at=timezone.now()
     )

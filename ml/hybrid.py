@@ -1,0 +1,184 @@
+"""Hybrid ranking: fuse the dense and BM25 rankings, weighting each by how far to trust it.
+
+    weights = method_weights(query_lang="es", encoder_languages=("en",), bm25_hit_langs=[...])
+    fused = fuse({"dense": dense_ids, "bm25": bm25_ids}, weights, config)
+    fused = recency_boost(fused, timestamps_by_id, now, config)    # optional
+
+Reciprocal rank fusion (Cormack et al., 2009) sums 1 / (rrf_k + rank) over the methods that
+found a post. Plain RRF trusts both methods equally, and loses to the better one whenever
+the other is weak for this query. Two signals, both read from the query and the
+retrieval itself (never from relevance labels), say when a side is weak:
+
+- The encoder's languages. An encoder trained on English text embeds a Spanish query
+  poorly; when the query's language is not among the encoder's (its model card says
+  which), the dense side counts `foreign_weight` instead of 1.
+- The languages of BM25's own hits. Lexical matches inside the query's language are
+  evidence; a Spanish query matching English posts only through names, numbers and
+  shared spellings is not. The BM25 side counts the share of its top `lang_window`
+  hits written in the query's language (posts whose language is unknown count as a
+  match, so an unlabelled corpus is not penalised).
+
+When the query's language is unknown both sides count 1: plain RRF.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class FusionConfig:
+    """How rankings are fused. Defaults are the usual RRF constant and a cautious discount."""
+
+    rrf_k: int = 60  # RRF's rank offset: larger flattens the difference between ranks
+    foreign_weight: float = 0.25  # dense weight for a query in a language the encoder lacks
+    lang_window: int = 10  # BM25 hits whose languages decide the BM25 weight
+    recency_half_life_days: float = 7.0  # a post this old gets half the recency boost
+    recency_weight: float = 0.5  # the boost for a post made now, relative to its fused score
+
+    def __post_init__(self) -> None:
+        if self.rrf_k < 0:
+            raise ValueError("FusionConfig.rrf_k must be >= 0")
+        if not 0.0 <= self.foreign_weight <= 1.0:
+            raise ValueError("FusionConfig.foreign_weight must be in [0, 1]")
+        if self.lang_window < 1:
+            raise ValueError("FusionConfig.lang_window must be at least 1")
+        if self.recency_half_life_days <= 0:
+            raise ValueError("FusionConfig.recency_half_life_days must be positive")
+        if self.recency_weight < 0:
+            raise ValueError("FusionConfig.recency_weight must be >= 0")
+
+
+@dataclass
+class Fused:
+    id: int
+    score: float
+    ranks: dict[str, int]  # method -> 1-based rank in that method's list
+
+
+def _base(lang: str | None) -> str | None:
+    return lang.split("-")[0].lower() if lang else None
+
+
+def method_weights(
+    *,
+    query_lang: str | None,
+    encoder_languages: Sequence[str] | None,
+    bm25_hit_langs: Sequence[str],
+    config: FusionConfig | None = None,
+) -> dict[str, float]:
+    """{"dense": w, "bm25": w} for one query; see the module docstring."""
+    config = config or FusionConfig()
+    lang = _base(query_lang)
+    if lang is None:
+        return {"dense": 1.0, "bm25": 1.0}
+    dense = 1.0
+    if encoder_languages and lang not in {_base(x) for x in encoder_languages}:
+        dense = config.foreign_weight
+    window = [_base(x) for x in bm25_hit_langs[: config.lang_window]]
+    bm25 = sum(1 for x in window if x in (lang, None, "")) / len(window) if window else 0.0
+    return {"dense": dense, "bm25": bm25}
+
+
+def fuse(
+    rankings: Mapping[str, Iterable[int]],
+    weights: Mapping[str, float] | None = None,
+    config: FusionConfig | None = None,
+) -> list[Fused]:
+    """Weighted RRF over ranked id lists (best first); returns every id, best first.
+
+    Ties break by the best single rank, then by id, so pages are stable.
+    """
+    config = config or FusionConfig()
+    weights = weights or {}
+    found: dict[int, Fused] = {}
+    for method, ids in rankings.items():
+        weight = float(weights.get(method, 1.0))
+        for rank, post_id in enumerate(ids, start=1):
+            post_id = int(post_id)
+            if post_id < 0:
+                continue
+            entry = found.get(post_id)
+            if entry is None:
+                entry = found[post_id] = Fused(post_id, 0.0, {})
+            if method in entry.ranks:
+                continue
+            entry.ranks[method] = rank
+            entry.score += weight / (config.rrf_k + rank)
+    return sorted(found.values(), key=lambda f: (-f.score, min(f.ranks.values()), f.id))
+
+
+def recency_boost(
+    fused: list[Fused], timestamps: Mapping[int, float], now: float, config: FusionConfig
+) -> list[Fused]:
+    """Raise newer posts: score * (1 + weight * 0.5 ** (age_days / half_life)); re-sorted."""
+    half_life_s = config.recency_half_life_days * 86400.0
+    for entry in fused:
+        age = max(0.0, now - float(timestamps.get(entry.id, -math.inf)))
+        entry.score *= 1.0 + config.recency_weight * (
+            0.5 ** (age / half_life_s) if math.isfinite(age) else 0.0
+        )
+    return sorted(fused, key=lambda f: (-f.score, min(f.ranks.values()), f.id))
+
+
+@dataclass
+class HybridResult:
+    fused: list[Fused]  # every candidate, best first
+    weights: dict[str, float]  # the weight each method counted with
+    query_lang: str | None
+    scores: dict[str, dict[int, float]]  # method -> {id: that method's own score}
+    exhausted: bool  # no method had more candidates than it returned
+
+
+def hybrid_search(
+    query: str,
+    *,
+    index,
+    bm25,
+    encode: Callable[[list[str]], np.ndarray],
+    encoder_languages: Sequence[str] | None,
+    depth: int,
+    allow_ids: np.ndarray | None = None,
+    since: int | None = None,
+    until: int | None = None,
+    methods: Sequence[str] = ("dense", "bm25"),
+    config: FusionConfig | None = None,
+    detect: Callable[[str], str | None] | None = None,
+) -> HybridResult:
+    """Dense (`index`, an ml.index.SegmentedIndex) and BM25 (`bm25`, an ml.bm25.BM25Index or
+    None) over the same filters, each `depth` deep, fused with per-query weights.
+
+    The site's search and `evaluate_search` both rank through here.
+    """
+    config = config or FusionConfig()
+    rankings: dict[str, np.ndarray] = {}
+    scores: dict[str, dict[int, float]] = {}
+    exhausted = True
+    hit_langs: list[str] = []
+    if "dense" in methods and index is not None and len(index):
+        vector = encode([query])  # (1, d)
+        found, ids = index.search(vector, depth, since=since, until=until, allow_ids=allow_ids)
+        keep = ids[0] >= 0
+        rankings["dense"] = ids[0][keep]
+        scores["dense"] = dict(zip(ids[0][keep].tolist(), found[0][keep].tolist(), strict=True))
+        exhausted &= int(keep.sum()) < depth
+    if "bm25" in methods and bm25 is not None and len(bm25):
+        found, ids = bm25.search(query, depth, allow_ids=allow_ids, since=since, until=until)
+        rankings["bm25"] = ids
+        scores["bm25"] = dict(zip(ids.tolist(), found.tolist(), strict=True))
+        hit_langs = [str(x) for x in bm25.langs[bm25.positions_of(ids[: config.lang_window])]]
+        exhausted &= len(ids) < depth
+    query_lang = detect(query) if detect is not None else None
+    weights = method_weights(
+        query_lang=query_lang,
+        encoder_languages=encoder_languages,
+        bm25_hit_langs=hit_langs,
+        config=config,
+    )
+    if len(rankings) == 1:  # one method: its own order, whatever its weight
+        weights = dict.fromkeys(rankings, 1.0)
+    return HybridResult(fuse(rankings, weights, config), weights, query_lang, scores, exhausted)

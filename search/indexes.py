@@ -1,0 +1,195 @@
+"""The index generations as one process sees them: folders, encoders, readers, the writer.
+
+A generation lives in `PLAZA_DATA_DIR/index/<name>/`: `vectors/` (an ml.index
+SegmentedIndex) and `bm25/` (ml.bm25 builds, one folder per build, `current.json`
+naming the newest). The database says which generation is live (`IndexGeneration`).
+
+Every process opens what it needs once and keeps it: readers (web, workers) reload when
+a generation's files change; the one writer (the index worker) keeps the vector index
+open with its lock. Encoders load lazily, once per process and model, never in a
+forking parent (ml.embeddings drops them after a fork).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from django.conf import settings
+
+from ml.bm25 import BM25Index
+from ml.embeddings import Encoder, EncoderConfig, get_encoder
+from ml.index import IndexConfig, SegmentedIndex
+from ml.registry import model_languages
+from search.models import IndexGeneration
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.RLock()
+_live: tuple[float, IndexGeneration | None] = (0.0, None)
+_readers: dict[str, GenerationReader] = {}
+_writer: tuple[str, SegmentedIndex] | None = None
+LIVE_CACHE_S = 1.0  # how long a process trusts its idea of the live generation
+
+
+def index_root() -> Path:
+    return Path(settings.DATA_DIR) / "index"
+
+
+def generation_folder(name: str) -> Path:
+    return index_root() / name
+
+
+def index_config() -> IndexConfig:
+    return IndexConfig(
+        factory=settings.PLAZA_INDEX_FACTORY, seal_size=settings.PLAZA_INDEX_SEAL_SIZE
+    )
+
+
+def encoder_for(model: str) -> Encoder:
+    return get_encoder(EncoderConfig(model=model, device=settings.PLAZA_DEVICE))
+
+
+def encoder_languages(model: str) -> tuple[str, ...] | None:
+    """The languages the encoder was trained on (setting, else its model card); None = any."""
+    configured = settings.PLAZA_EMBED_LANGUAGES
+    if configured is not None:
+        return configured or None
+    return model_languages(model)
+
+
+def live_generation(*, fresh: bool = False) -> IndexGeneration | None:
+    """The live generation, re-read from the database at most once a second."""
+    global _live
+    checked, generation = _live
+    if fresh or time.monotonic() - checked > LIVE_CACHE_S:
+        generation = IndexGeneration.objects.filter(state=IndexGeneration.State.LIVE).first()
+        _live = (time.monotonic(), generation)
+    return generation
+
+
+def forget_live() -> None:
+    """Drop the cached live generation (after a swap in this process, and in tests)."""
+    global _live
+    _live = (0.0, None)
+
+
+class GenerationReader:
+    """Read access to one generation: its vector index, its newest BM25 build, its encoder."""
+
+    def __init__(self, generation: IndexGeneration):
+        self.name = generation.name
+        self.model = generation.embed_model
+        self.folder = generation_folder(generation.name)
+        self.index = SegmentedIndex.open(
+            self.folder / "vectors", generation.dim, config=index_config(), readonly=True
+        )
+        self._bm25: BM25Index | None = None
+        self._bm25_version: str | None = None
+        self._bm25_lock = threading.Lock()
+
+    @property
+    def encoder(self) -> Encoder:
+        return encoder_for(self.model)
+
+    @property
+    def languages(self) -> tuple[str, ...] | None:
+        return encoder_languages(self.model)
+
+    @property
+    def bm25(self) -> BM25Index | None:
+        """The newest BM25 build of this generation (None before the first)."""
+        version = bm25_current(self.folder)
+        if version != self._bm25_version:
+            with self._bm25_lock:
+                if version != self._bm25_version:
+                    try:
+                        self._bm25 = BM25Index.load(self.folder / "bm25" / version)
+                        self._bm25_version = version
+                    except FileNotFoundError:  # replaced under us: keep the previous one
+                        logger.info("bm25 build %s vanished while loading", version)
+        return self._bm25
+
+
+def reader_for(generation: IndexGeneration) -> GenerationReader:
+    with _lock:
+        reader = _readers.get(generation.name)
+        if reader is None:
+            reader = _readers[generation.name] = GenerationReader(generation)
+        return reader
+
+
+def writer_for(generation: IndexGeneration) -> SegmentedIndex:
+    """This process's writable handle on the generation's vectors (takes the writer lock
+    at the first write; a second process gets ml.index.IndexLockedError)."""
+    global _writer
+    with _lock:
+        if _writer is not None and _writer[0] == generation.name:
+            return _writer[1]
+        if _writer is not None:
+            _writer[1].close()
+        index = SegmentedIndex.open(
+            generation_folder(generation.name) / "vectors", generation.dim, config=index_config()
+        )
+        _writer = (generation.name, index)
+        return index
+
+
+def holds_writer(name: str) -> bool:
+    """Whether this process has the generation's vectors open for writing."""
+    return _writer is not None and _writer[0] == name
+
+
+def configured_model() -> str:
+    return settings.PLAZA_EMBED_MODEL
+
+
+def close_all() -> None:
+    """Close every handle this process holds (tests, and before a folder is removed)."""
+    global _writer
+    with _lock:
+        if _writer is not None:
+            _writer[1].close()
+            _writer = None
+        for reader in _readers.values():
+            reader.index.close()
+        _readers.clear()
+    forget_live()
+
+
+# --- BM25 builds on disk -------------------------------------------------------------------
+
+
+def bm25_current(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "bm25" / "current.json").read_text())["version"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return None
+
+
+def bm25_publish(folder: Path, bm25: BM25Index) -> str:
+    """Write a new BM25 build beside the others and point current.json at it atomically;
+    keep the previous build (a reader may be loading it), remove older ones."""
+    root = folder / "bm25"
+    root.mkdir(parents=True, exist_ok=True)
+    version = f"v{time.time_ns()}"
+    bm25.save(root / version)
+    tmp = root / "current.json.tmp"
+    tmp.write_text(json.dumps({"version": version, "docs": len(bm25)}))
+    tmp.replace(root / "current.json")
+    builds = sorted(p.name for p in root.iterdir() if p.is_dir())
+    for old in builds[:-2]:
+        shutil.rmtree(root / old, ignore_errors=True)
+    return version
+
+
+def tag_of(content_hash: str, created_at_ts: int) -> int:
+    """The index tag of a post: 64 bits of its content hash, mixed with its timestamp, as a
+    signed int64. A post whose text, language or time changed gets a new tag."""
+    value = int(content_hash[:16], 16) ^ (int(created_at_ts) * 0x9E3779B97F4A7C15)
+    value &= (1 << 64) - 1
+    return value - (1 << 64) if value >= (1 << 63) else value

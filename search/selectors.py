@@ -1,0 +1,303 @@
+"""Reads for search: hybrid search with X-style filters, similar posts, the ops figures.
+
+    results = search_posts(query='vacunas "tercera dosis" lang:es', k=10, offset=0)
+    results.hits[0].post, .score, .found_by, .matched_terms
+
+Filters are exact. Author and language come from the database as an id set; time from
+the index's own timestamps; phrases and excluded words from BM25's term lists, verified
+word by word on the posts' texts. Both methods search inside that set, so a filtered
+query returns the best matches among the matching posts, never a short page while more
+exist. Every hit is loaded from the database and checked once more (visible, filters),
+so a post hidden a moment ago, before the index caught up, never shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from django.db.models import Max, Min, QuerySet
+
+from ml.bm25 import contains_phrase, tokenize, words
+from ml.hybrid import FusionConfig, HybridResult, hybrid_search, recency_boost
+from ml.language import detect_language
+from posts.models import Post
+from search import indexes
+from search.models import IndexGeneration, IndexQueueEntry
+from search.query import ParsedQuery, parse_query
+
+logger = logging.getLogger(__name__)
+
+MIN_DEPTH = 100  # candidates each method contributes at least
+MAX_K = 100
+
+
+@dataclass
+class SearchHit:
+    post: Post
+    score: float  # fused score (after the recency boost, when asked for)
+    found_by: list[str]  # methods that retrieved it: "dense", "bm25"
+    ranks: dict[str, int]
+    method_scores: dict[str, float]  # cosine for dense, BM25 score for bm25
+    matched_terms: list[str]  # the query's indexed words found in the post (folded)
+
+
+@dataclass
+class SearchResults:
+    query: ParsedQuery
+    hits: list[SearchHit] = field(default_factory=list)
+    offset: int = 0
+    k: int = 10
+    has_more: bool = False
+    generation: str | None = None
+    query_lang: str | None = None
+    weights: dict[str, float] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    terms: list[str] = field(default_factory=list)  # the query's indexed words, for highlighting
+
+    @property
+    def next_offset(self) -> int | None:
+        return self.offset + len(self.hits) if self.has_more else None
+
+
+def _ts(moment: datetime | None) -> int | None:
+    return int(moment.timestamp()) if moment is not None else None
+
+
+def _texts_of(ids: np.ndarray) -> dict[int, str]:
+    return dict(Post.objects.filter(pk__in=ids.tolist()).values_list("id", "text"))
+
+
+def _filtered_posts(query: ParsedQuery) -> QuerySet[Post]:
+    posts = Post.objects.visible()
+    if query.authors:
+        handles = [handle.lower() for handle in query.authors]
+        posts = posts.filter(
+            author__handle__iregex=r"^(" + "|".join(map(_regex_escape, handles)) + r")$"
+        )
+    if query.lang:
+        posts = posts.filter(lang=query.lang)
+    if query.since:
+        posts = posts.filter(created_at__gte=query.since)
+    if query.until:
+        posts = posts.filter(created_at__lt=query.until)
+    return posts
+
+
+def _regex_escape(text: str) -> str:
+    return "".join("\\" + c if not c.isalnum() and c != "_" else c for c in text)
+
+
+def _allowed_ids(query: ParsedQuery, reader: indexes.GenerationReader) -> np.ndarray | None:
+    """The ids a filtered query may return (None when only time, or nothing, filters)."""
+    allow: np.ndarray | None = None
+    if query.authors or query.lang:
+        allow = np.fromiter(
+            _filtered_posts(query).values_list("id", flat=True).iterator(), np.int64
+        )
+    bm25 = reader.bm25
+    for phrase in query.phrases:
+        with_phrase = (
+            bm25.ids_with_phrase(phrase, _texts_of) if bm25 is not None else np.empty(0, np.int64)
+        )
+        allow = with_phrase if allow is None else np.intersect1d(allow, with_phrase)
+    if query.excluded:
+        if allow is None:
+            allow, _ = reader.index.entries()
+        for excluded in query.excluded:
+            if bm25 is not None:
+                allow = np.setdiff1d(allow, bm25.ids_with_phrase(excluded, _texts_of))
+    return allow
+
+
+def _passes(post: Post, query: ParsedQuery) -> bool:
+    """The filters, checked on the loaded row (the index may lag the database by seconds)."""
+    if query.authors and post.author.handle.lower() not in {a.lower() for a in query.authors}:
+        return False
+    if query.lang and post.lang != query.lang:
+        return False
+    if query.since and post.created_at < query.since:
+        return False
+    if query.until and post.created_at >= query.until:
+        return False
+    if query.phrases or query.excluded:
+        text_words = words(post.text)
+        if not all(contains_phrase(text_words, words(p)) for p in query.phrases):
+            return False
+        if any(contains_phrase(text_words, words(x)) for x in query.excluded):
+            return False
+    return True
+
+
+def search_posts(
+    *,
+    query: str | ParsedQuery,
+    k: int = 10,
+    offset: int = 0,
+    recency: bool = False,
+    methods: tuple[str, ...] = ("dense", "bm25"),
+    fusion: FusionConfig | None = None,
+) -> SearchResults:
+    """One page of the visible posts that best match `query` (see the module docstring).
+
+    A query of filters alone lists the matching posts newest first.
+    Raises search.query.QueryError for a malformed operator.
+    """
+    started = time.perf_counter()
+    parsed = parse_query(query) if isinstance(query, str) else query
+    k = max(1, min(int(k), MAX_K))
+    offset = max(0, int(offset))
+    results = SearchResults(query=parsed, offset=offset, k=k, terms=tokenize(parsed.text))
+    generation = indexes.live_generation()
+    if not parsed.text.strip():
+        return _filters_only(parsed, results, started)
+    if generation is None:
+        return results
+    reader = indexes.reader_for(generation)
+    results.generation = generation.name
+    allow = _allowed_ids(parsed, reader)
+    results.timings_ms["filters"] = (time.perf_counter() - started) * 1000
+    fusion = fusion or FusionConfig()
+    depth = max(MIN_DEPTH, 2 * (offset + k))
+    while True:
+        t0 = time.perf_counter()
+        ranked = hybrid_search(
+            parsed.text,
+            index=reader.index,
+            bm25=reader.bm25,
+            encode=reader.encoder.encode,
+            encoder_languages=reader.languages,
+            depth=depth,
+            allow_ids=allow,
+            since=_ts(parsed.since),
+            until=_ts(parsed.until),
+            methods=methods,
+            config=fusion,
+            detect=detect_language,
+        )
+        results.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        hits = _load_hits(ranked, parsed, recency, fusion, results.terms)
+        results.timings_ms["load"] = (time.perf_counter() - t0) * 1000
+        if len(hits) >= offset + k + 1 or ranked.exhausted or depth >= 20_000:
+            break
+        depth *= 4  # the page came back short (posts removed since indexing): dig deeper
+    results.query_lang, results.weights = ranked.query_lang, ranked.weights
+    results.hits = hits[offset : offset + k]
+    results.has_more = len(hits) > offset + k
+    results.timings_ms["total"] = (time.perf_counter() - started) * 1000
+    return results
+
+
+def _load_hits(
+    ranked: HybridResult,
+    query: ParsedQuery,
+    recency: bool,
+    fusion: FusionConfig,
+    terms: list[str],
+) -> list[SearchHit]:
+    ids = [f.id for f in ranked.fused]
+    posts = Post.objects.visible().select_related("author").in_bulk(ids)
+    fused = [f for f in ranked.fused if f.id in posts and _passes(posts[f.id], query)]
+    if recency:
+        stamps = {pk: post.created_at.timestamp() for pk, post in posts.items()}
+        fused = recency_boost(fused, stamps, time.time(), fusion)
+    wanted = set(terms)
+    return [
+        SearchHit(
+            post=posts[f.id],
+            score=f.score,
+            found_by=sorted(f.ranks, key=lambda m: f.ranks[m]),
+            ranks=f.ranks,
+            method_scores={m: ranked.scores[m][f.id] for m in f.ranks},
+            matched_terms=sorted(wanted.intersection(tokenize(posts[f.id].text))),
+        )
+        for f in fused
+    ]
+
+
+def _filters_only(query: ParsedQuery, results: SearchResults, started: float) -> SearchResults:
+    posts = _filtered_posts(query).select_related("author").order_by("-created_at", "-id")
+    hits: list[SearchHit] = []
+    skipped = 0
+    # Phrase and exclusion filters are checked row by row, newest first, until the page fills.
+    for post in posts.iterator(chunk_size=200):
+        if not _passes(post, query):
+            continue
+        if skipped < results.offset:
+            skipped += 1
+            continue
+        if len(hits) == results.k:
+            results.has_more = True
+            break
+        hits.append(SearchHit(post, 0.0, [], {}, {}, []))
+    results.hits = hits
+    results.timings_ms["total"] = (time.perf_counter() - started) * 1000
+    return results
+
+
+def similar_posts(*, post: Post, k: int = 5) -> list[Post]:
+    """Visible posts closest in meaning to `post` (dense only), itself and exact copies left out."""
+    generation = indexes.live_generation()
+    if generation is None:
+        return []
+    reader = indexes.reader_for(generation)
+    if not len(reader.index):
+        return []
+    vector = reader.encoder.encode([post.text])  # (1, d)
+    _, ids = reader.index.search(vector, k + 10)
+    candidates = [int(i) for i in ids[0] if i >= 0 and i != post.pk]
+    found = Post.objects.visible().select_related("author").in_bulk(candidates)
+    similar = [found[i] for i in candidates if i in found and found[i].text != post.text]
+    return similar[:k]
+
+
+def index_figures() -> dict:
+    """The ops figures: generations, vectors, segments, tombstones, freshness lag, queue."""
+    queue = IndexQueueEntry.objects.aggregate(oldest=Min("enqueued_at"), newest=Max("enqueued_at"))
+    now = datetime.now(UTC)
+    lag = (now - queue["oldest"]).total_seconds() if queue["oldest"] else 0.0
+    figures: dict = {
+        "queued": IndexQueueEntry.objects.count(),
+        "freshness_lag_s": round(max(0.0, lag), 3),
+        "generation": None,
+    }
+    generation = indexes.live_generation(fresh=True)
+    if generation is None:
+        return figures
+    reader = indexes.reader_for(generation)
+    stats = reader.index.stats()
+    bm25 = reader.bm25
+    figures["generation"] = {
+        "name": generation.name,
+        "embed_model": generation.embed_model,
+        "configured_model": indexes.configured_model(),
+        "dim": generation.dim,
+        "activated_at": generation.activated_at,
+        "last_flush_at": generation.last_flush_at,
+        "last_flush_posts": generation.last_flush_posts,
+        "last_flush_ms": round(generation.last_flush_ms, 1),
+        "last_flush_lag_s": round(generation.last_flush_lag_s, 3),
+        "bm25_docs": len(bm25) if bm25 is not None else 0,
+        "bm25_built_at": generation.bm25_built_at,
+        "bm25_build_ms": round(generation.bm25_build_ms, 1),
+        "reconciled_at": generation.reconciled_at,
+        "reconcile_report": generation.reconcile_report,
+        **{
+            key: stats[key]
+            for key in ("vectors", "sealed_segments", "active_vectors", "tombstones")
+        },
+        "segments": stats["segments"],
+    }
+    building = IndexGeneration.objects.filter(state=IndexGeneration.State.BUILDING).first()
+    if building is not None:
+        figures["building"] = {
+            "name": building.name,
+            "embed_model": building.embed_model,
+            "posts_done": building.posts_done,
+            "posts_total": building.posts_total,
+        }
+    return figures

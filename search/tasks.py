@@ -1,0 +1,38 @@
+"""Index tasks. The `index` queue has one writer: flushes, BM25 refreshes, reconcile and
+compaction run there one at a time; a generation build runs on `default`, beside it."""
+
+from celery import shared_task
+
+from search import services
+
+
+@shared_task(ignore_result=True)
+def index_flush() -> dict:
+    """Apply the queued post changes to the live index."""
+    report = services.index_flush()
+    return {"upserted": report.upserted, "removed": report.removed, "lag_s": report.lag_s}
+
+
+@shared_task(ignore_result=True)
+def index_bm25_refresh(generation_id: int) -> bool:
+    """Rebuild a generation's BM25 if posts changed since its last build."""
+    return services.bm25_refresh(generation_id=generation_id)
+
+
+@shared_task(ignore_result=True)
+def reconcile() -> dict:
+    """Diff the posts against the index, queue the repairs, and apply them."""
+    report = services.index_reconcile()
+    services.index_flush()
+    return report.summary()
+
+
+@shared_task(ignore_result=True)
+def index_compact() -> int:
+    return services.index_compact()
+
+
+@shared_task(ignore_result=True)
+def generation_build(model: str | None = None) -> str:
+    """Build a new generation (e.g. after the embedding model setting changed)."""
+    return services.generation_build(model=model).name
