@@ -9,8 +9,10 @@ admin.site.site_title = "Plaza admin"
 
 urlpatterns = [
     path("", include("posts.urls")),
+    path("", include("search.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("posts.api_urls")),
+    path("api/", include("search.api_urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),

@@ -18,9 +18,16 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+
+from ml.bm25 import BM25Index
+from ml.hybrid import FusionConfig, fuse, hybrid_search
+from ml.index import IndexConfig, SegmentedIndex
+from ml.language import detect_language, detect_languages
 
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 
@@ -118,3 +125,85 @@ def evaluate_run(
         for name, value in query_scores(list(runs.get(query_id, [])), judged).items():
             totals[name] += value
     return {name: total / max(1, len(qrels)) for name, total in totals.items()}
+
+
+# --- running a collection through Plaza's retrieval ------------------------------------
+
+
+def run_collection(
+    collection: BeirCollection,
+    *,
+    encode: Callable[[list[str]], np.ndarray],
+    dim: int,
+    encoder_languages: Sequence[str] | None,
+    index_dir: str | Path,
+    index_config: IndexConfig | None = None,
+    fusion: FusionConfig | None = None,
+    depth: int = 100,
+    batch: int = 256,
+) -> dict[str, dict[str, list[str]]]:
+    """Index the corpus into a fresh SegmentedIndex and BM25Index (as the site does) and
+    rank every query by `dense`, `bm25`, `hybrid` and `rrf` (plain, unweighted RRF):
+    {method: {query id: [doc id, ...]}}."""
+    doc_ids = list(collection.corpus)
+    texts = [collection.corpus[d] for d in doc_ids]
+    ids = np.arange(1, len(doc_ids) + 1, dtype=np.int64)  # Plaza ids are positive ints
+    index = SegmentedIndex.open(index_dir, dim, config=index_config)
+    for start in range(0, len(texts), batch):
+        chunk = slice(start, start + batch)
+        index.upsert(ids[chunk], encode(texts[chunk]), np.zeros(len(ids[chunk]), np.int64))
+        index.commit()
+    bm25 = BM25Index.build(ids, texts, langs=detect_languages(texts))
+    query_vectors: dict[str, np.ndarray] = {}
+
+    def encode_cached(batch_texts: list[str]) -> np.ndarray:
+        missing = [t for t in batch_texts if t not in query_vectors]
+        if missing:
+            query_vectors.update(zip(missing, encode(missing), strict=True))
+        return np.stack([query_vectors[t] for t in batch_texts])
+
+    encode_cached(list(collection.queries.values()))  # one batched pass over the queries
+    runs: dict[str, dict[str, list[str]]] = {m: {} for m in ("dense", "bm25", "hybrid", "rrf")}
+    for query_id, text in collection.queries.items():
+        for method, methods in (("dense", ("dense",)), ("bm25", ("bm25",)), ("hybrid", None)):
+            ranked = hybrid_search(
+                text,
+                index=index,
+                bm25=bm25,
+                encode=encode_cached,
+                encoder_languages=encoder_languages,
+                depth=depth,
+                methods=methods or ("dense", "bm25"),
+                config=fusion,
+                detect=detect_language,
+            )
+            runs[method][query_id] = [doc_ids[f.id - 1] for f in ranked.fused[:depth]]
+            if methods is None:
+                plain = fuse(
+                    {m: [ids_ for ids_ in ranked.scores[m]] for m in ranked.scores}, None, fusion
+                )
+                runs["rrf"][query_id] = [doc_ids[f.id - 1] for f in plain[:depth]]
+    index.close()
+    return runs
+
+
+def baseline_dense_runs(
+    collection: BeirCollection, *, model_path: str, depth: int = 100
+) -> dict[str, list[str]]:
+    """The plain pipeline: sentence-transformers encode + an exact faiss IndexFlatIP."""
+    import faiss
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(model_path, device="cpu")
+    doc_ids = list(collection.corpus)
+    docs = model.encode(
+        [collection.corpus[d] for d in doc_ids], normalize_embeddings=True, convert_to_numpy=True
+    ).astype(np.float32)
+    flat = faiss.IndexFlatIP(docs.shape[1])
+    flat.add(docs)
+    query_ids = list(collection.queries)
+    queries = model.encode(
+        [collection.queries[q] for q in query_ids], normalize_embeddings=True, convert_to_numpy=True
+    ).astype(np.float32)
+    _, found = flat.search(queries, min(depth, len(doc_ids)))
+    return {q: [doc_ids[i] for i in row if i >= 0] for q, row in zip(query_ids, found, strict=True)}

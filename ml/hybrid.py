@@ -7,18 +7,23 @@
 Reciprocal rank fusion (Cormack et al., 2009) sums 1 / (rrf_k + rank) over the methods that
 found a post. Plain RRF trusts both methods equally, and loses to the better one whenever
 the other is weak for this query. Two signals, both read from the query and the
-retrieval itself (never from relevance labels), say when a side is weak:
+retrieval itself (never from relevance labels), say whether each side works in the
+query's own language:
 
-- The encoder's languages. An encoder trained on English text embeds a Spanish query
-  poorly; when the query's language is not among the encoder's (its model card says
-  which), the dense side counts `foreign_weight` instead of 1.
-- The languages of BM25's own hits. Lexical matches inside the query's language are
-  evidence; a Spanish query matching English posts only through names, numbers and
-  shared spellings is not. The BM25 side counts the share of its top `lang_window`
-  hits written in the query's language (posts whose language is unknown count as a
-  match, so an unlabelled corpus is not penalised).
+- dense is *native* when the query's language is among the encoder's (its model card
+  says which: all-MiniLM-L6-v2 is English). An English encoder embeds a Spanish query
+  poorly.
+- BM25 is *native* when most of its top `lang_window` hits are written in the query's
+  language (posts of unknown language count as a match). Lexical matches inside one
+  language are evidence; a Spanish query matching English posts only through names,
+  numbers and shared spellings is weaker evidence.
 
-When the query's language is unknown both sides count 1: plain RRF.
+When both sides are native, or neither is, they count the same: plain RRF (when both
+are weak their agreement is the best evidence there is). When only one is native, it
+leads and the other counts `tiebreak_weight`: small enough that the leader's order
+stands at the top (one rank step there is worth more than the other side's whole
+contribution), large enough to order what the leader leaves tied or unranked.
+When the query's language cannot be told, both count 1.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ class FusionConfig:
     """How rankings are fused. Defaults are the usual RRF constant and a cautious discount."""
 
     rrf_k: int = 60  # RRF's rank offset: larger flattens the difference between ranks
-    foreign_weight: float = 0.25  # dense weight for a query in a language the encoder lacks
+    tiebreak_weight: float = 0.01  # weight of the non-native side when only one is native
     lang_window: int = 10  # BM25 hits whose languages decide the BM25 weight
     recency_half_life_days: float = 7.0  # a post this old gets half the recency boost
     recency_weight: float = 0.5  # the boost for a post made now, relative to its fused score
@@ -43,8 +48,8 @@ class FusionConfig:
     def __post_init__(self) -> None:
         if self.rrf_k < 0:
             raise ValueError("FusionConfig.rrf_k must be >= 0")
-        if not 0.0 <= self.foreign_weight <= 1.0:
-            raise ValueError("FusionConfig.foreign_weight must be in [0, 1]")
+        if not 0.0 <= self.tiebreak_weight <= 1.0:
+            raise ValueError("FusionConfig.tiebreak_weight must be in [0, 1]")
         if self.lang_window < 1:
             raise ValueError("FusionConfig.lang_window must be at least 1")
         if self.recency_half_life_days <= 0:
@@ -76,12 +81,13 @@ def method_weights(
     lang = _base(query_lang)
     if lang is None:
         return {"dense": 1.0, "bm25": 1.0}
-    dense = 1.0
-    if encoder_languages and lang not in {_base(x) for x in encoder_languages}:
-        dense = config.foreign_weight
+    dense_native = not encoder_languages or lang in {_base(x) for x in encoder_languages}
     window = [_base(x) for x in bm25_hit_langs[: config.lang_window]]
-    bm25 = sum(1 for x in window if x in (lang, None, "")) / len(window) if window else 0.0
-    return {"dense": dense, "bm25": bm25}
+    bm25_native = bool(window) and 2 * sum(x in (lang, None, "") for x in window) >= len(window)
+    if dense_native == bm25_native:
+        return {"dense": 1.0, "bm25": 1.0}
+    low = config.tiebreak_weight
+    return {"dense": 1.0 if dense_native else low, "bm25": 1.0 if bm25_native else low}
 
 
 def fuse(
