@@ -18,3 +18,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-plaza.sqlite3")}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
+
+# BM25 rebuilt at every flush, so a test sees its writes in both methods at once.
+PLAZA_BM25_REFRESH_S = int(os.environ.get("PLAZA_BM25_REFRESH_S") or 0)

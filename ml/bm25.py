@@ -216,8 +216,11 @@ class BM25Index:
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
         hits = np.flatnonzero(scores > 0)
-        if len(hits) > k:
-            hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
+        if len(hits) > k:  # the k best; ties at the cut go to the lowest ids (stable pages)
+            cut = scores[hits[np.argpartition(-scores[hits], k - 1)[:k]]].min()
+            above, tied = hits[scores[hits] > cut], hits[scores[hits] == cut]
+            tied = tied[np.argsort(self.ids[tied], kind="stable")][: k - len(above)]
+            hits = np.concatenate([above, tied])
         hits = hits[np.lexsort((self.ids[hits], -scores[hits]))]  # score, then id: stable pages
         return scores[hits].astype(np.float32), self.ids[hits]
 

@@ -98,7 +98,8 @@ def load_beir(folder: str | Path, split: str = "test") -> BeirCollection:
 
 
 def query_scores(ranked: Sequence[str], judged: Mapping[str, int]) -> dict[str, float]:
-    """The four metrics for one query's ranking."""
+    """The four metrics for one query's ranking (a repeated document counts once)."""
+    ranked = list(dict.fromkeys(ranked))
     relevant = {doc for doc, grade in judged.items() if grade > 0}
     dcg = sum(
         (2 ** judged.get(doc, 0) - 1) / math.log2(rank + 1)

@@ -46,15 +46,16 @@ class FusionConfig:
     recency_weight: float = 0.5  # the boost for a post made now, relative to its fused score
 
     def __post_init__(self) -> None:
-        if self.rrf_k < 0:
+        # Written as "not (ok)" so NaN, which fails every comparison, is refused too.
+        if not self.rrf_k >= 0:
             raise ValueError("FusionConfig.rrf_k must be >= 0")
         if not 0.0 <= self.tiebreak_weight <= 1.0:
             raise ValueError("FusionConfig.tiebreak_weight must be in [0, 1]")
-        if self.lang_window < 1:
-            raise ValueError("FusionConfig.lang_window must be at least 1")
-        if self.recency_half_life_days <= 0:
+        if not isinstance(self.lang_window, int) or self.lang_window < 1:
+            raise ValueError("FusionConfig.lang_window must be an int >= 1")
+        if not self.recency_half_life_days > 0:
             raise ValueError("FusionConfig.recency_half_life_days must be positive")
-        if self.recency_weight < 0:
+        if not self.recency_weight >= 0:
             raise ValueError("FusionConfig.recency_weight must be >= 0")
 
 

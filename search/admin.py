@@ -3,11 +3,14 @@ and the queue of changes waiting for the index (read-only)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
 
 from search import selectors
@@ -42,6 +45,8 @@ def _table(rows: list[tuple[str, object]]) -> str:
 
 
 def _shown(value: object) -> object:
+    if isinstance(value, datetime):
+        return localize(timezone.localtime(value))
     return "—" if value is None or value == "" else value
 
 
@@ -106,6 +111,16 @@ class IndexGenerationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # generations are built by generation_build, never by hand
 
+    def has_change_permission(
+        self, request: HttpRequest, obj: IndexGeneration | None = None
+    ) -> bool:
+        return False  # every field is written by the index services: the page is a view
+
+    def has_index_permission(self, request: HttpRequest) -> bool:
+        """Who may run the index actions: those allowed to change generations."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
     def has_delete_permission(
         self, request: HttpRequest, obj: IndexGeneration | None = None
     ) -> bool:
@@ -145,7 +160,10 @@ class IndexGenerationAdmin(admin.ModelAdmin):
 
     @admin.display(description="ops figures")
     def index_figures(self, generation: IndexGeneration) -> str:
-        figures = selectors.index_figures()
+        try:
+            figures = selectors.index_figures()
+        except Exception as exc:  # noqa: BLE001 - a broken index must not hide the page
+            return format_html("could not read the index: {}: {}", type(exc).__name__, exc)
         live = figures["generation"]
         rows: list[tuple[str, object]] = [
             ("Queued changes", figures["queued"]),
@@ -156,6 +174,13 @@ class IndexGenerationAdmin(admin.ModelAdmin):
             rows.append(("Index figures", f"only for the live generation ({state})"))
         else:
             rows += [(label, _shown(live[key])) for label, key in INDEX_FIGURES]
+            rows += [
+                (
+                    f"Segment {segment['name']}",
+                    f"{segment['count']} vectors, {segment['tombstones']} tombstones",
+                )
+                for segment in live["segments"]
+            ]
         building = figures.get("building")
         if building is not None:
             rows.append(
@@ -174,7 +199,9 @@ class IndexGenerationAdmin(admin.ModelAdmin):
             return "never reconciled"
         return _table([(str(key), _shown(value)) for key, value in report.items()])
 
-    @admin.action(description="Reconcile now (diff posts against the index, repair)")
+    @admin.action(
+        description="Reconcile now (diff posts against the index, repair)", permissions=["index"]
+    )
     def reconcile_now(self, request: HttpRequest, queryset: QuerySet[IndexGeneration]) -> None:
         transaction.on_commit(reconcile_task.delay)
         self.message_user(
@@ -183,7 +210,9 @@ class IndexGenerationAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
 
-    @admin.action(description="Build a new generation (configured embedding model)")
+    @admin.action(
+        description="Build a new generation (configured embedding model)", permissions=["index"]
+    )
     def build_generation(self, request: HttpRequest, queryset: QuerySet[IndexGeneration]) -> None:
         transaction.on_commit(generation_build_task.delay)
         self.message_user(
@@ -193,7 +222,9 @@ class IndexGenerationAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
 
-    @admin.action(description="Compact (rebuild segments heavy with tombstones)")
+    @admin.action(
+        description="Compact (rebuild segments heavy with tombstones)", permissions=["index"]
+    )
     def compact(self, request: HttpRequest, queryset: QuerySet[IndexGeneration]) -> None:
         transaction.on_commit(index_compact_task.delay)
         self.message_user(request, "Compaction queued on the index worker.", messages.SUCCESS)
@@ -211,8 +242,13 @@ class IndexQueueEntryAdmin(admin.ModelAdmin):
     def waiting_s(self, entry: IndexQueueEntry) -> str:
         return f"{(timezone.now() - entry.enqueued_at).total_seconds():.1f}"
 
+    # The outbox is written with each post change and emptied by the index worker; an entry
+    # removed by hand would be a change the index never hears of (until a reconcile).
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

@@ -16,15 +16,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
-from django.db.models import Max, Min, QuerySet
+from django.db.models import Max, Min, Q, QuerySet
+from django.utils import timezone
 
 from ml.bm25 import contains_phrase, tokenize, words
 from ml.hybrid import FusionConfig, HybridResult, hybrid_search, recency_boost
 from ml.language import detect_language
-from posts.models import Post
+from posts.models import Author, Post
 from search import indexes
 from search.models import IndexGeneration, IndexQueueEntry
 from search.query import ParsedQuery, parse_query
@@ -74,10 +75,11 @@ def _texts_of(ids: np.ndarray) -> dict[int, str]:
 def _filtered_posts(query: ParsedQuery) -> QuerySet[Post]:
     posts = Post.objects.visible()
     if query.authors:
-        handles = [handle.lower() for handle in query.authors]
-        posts = posts.filter(
-            author__handle__iregex=r"^(" + "|".join(map(_regex_escape, handles)) + r")$"
-        )
+        handles = Q()
+        for handle in query.authors:
+            handles |= Q(handle__iexact=handle)
+        author_ids = list(Author.objects.filter(handles).values_list("id", flat=True))
+        posts = posts.filter(author_id__in=author_ids)  # the (author, created_at) index
     if query.lang:
         posts = posts.filter(lang=query.lang)
     if query.since:
@@ -85,10 +87,6 @@ def _filtered_posts(query: ParsedQuery) -> QuerySet[Post]:
     if query.until:
         posts = posts.filter(created_at__lt=query.until)
     return posts
-
-
-def _regex_escape(text: str) -> str:
-    return "".join("\\" + c if not c.isalnum() and c != "_" else c for c in text)
 
 
 def _allowed_ids(query: ParsedQuery, reader: indexes.GenerationReader) -> np.ndarray | None:
@@ -239,8 +237,12 @@ def _filters_only(query: ParsedQuery, results: SearchResults, started: float) ->
     return results
 
 
+SIMILAR_MIN_COSINE = 0.3  # below this, "similar" would be noise in a small index
+
+
 def similar_posts(*, post: Post, k: int = 5) -> list[Post]:
-    """Visible posts closest in meaning to `post` (dense only), itself and exact copies left out."""
+    """Visible posts closest in meaning to `post` (dense only, cosine >= SIMILAR_MIN_COSINE),
+    itself and exact copies left out."""
     generation = indexes.live_generation()
     if generation is None:
         return []
@@ -248,8 +250,12 @@ def similar_posts(*, post: Post, k: int = 5) -> list[Post]:
     if not len(reader.index):
         return []
     vector = reader.encoder.encode([post.text])  # (1, d)
-    _, ids = reader.index.search(vector, k + 10)
-    candidates = [int(i) for i in ids[0] if i >= 0 and i != post.pk]
+    scores, ids = reader.index.search(vector, k + 10)
+    candidates = [
+        int(i)
+        for i, score in zip(ids[0], scores[0], strict=True)
+        if i >= 0 and i != post.pk and score >= SIMILAR_MIN_COSINE
+    ]
     found = Post.objects.visible().select_related("author").in_bulk(candidates)
     similar = [found[i] for i in candidates if i in found and found[i].text != post.text]
     return similar[:k]
@@ -258,13 +264,21 @@ def similar_posts(*, post: Post, k: int = 5) -> list[Post]:
 def index_figures() -> dict:
     """The ops figures: generations, vectors, segments, tombstones, freshness lag, queue."""
     queue = IndexQueueEntry.objects.aggregate(oldest=Min("enqueued_at"), newest=Max("enqueued_at"))
-    now = datetime.now(UTC)
+    now = timezone.now()
     lag = (now - queue["oldest"]).total_seconds() if queue["oldest"] else 0.0
     figures: dict = {
         "queued": IndexQueueEntry.objects.count(),
         "freshness_lag_s": round(max(0.0, lag), 3),
         "generation": None,
     }
+    building = IndexGeneration.objects.filter(state=IndexGeneration.State.BUILDING).first()
+    if building is not None:
+        figures["building"] = {
+            "name": building.name,
+            "embed_model": building.embed_model,
+            "posts_done": building.posts_done,
+            "posts_total": building.posts_total,
+        }
     generation = indexes.live_generation(fresh=True)
     if generation is None:
         return figures
@@ -292,12 +306,4 @@ def index_figures() -> dict:
         },
         "segments": stats["segments"],
     }
-    building = IndexGeneration.objects.filter(state=IndexGeneration.State.BUILDING).first()
-    if building is not None:
-        figures["building"] = {
-            "name": building.name,
-            "embed_model": building.embed_model,
-            "posts_done": building.posts_done,
-            "posts_total": building.posts_total,
-        }
     return figures

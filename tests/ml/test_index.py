@@ -424,3 +424,183 @@ def test_compaction_merges_segments_down_to_the_limit(tmp_path):
     spans = sorted((s["min_ts"], s["max_ts"]) for s in stats["segments"])
     assert spans[0][1] < spans[1][0]  # each merged segment is a contiguous slice of time
     np.testing.assert_array_equal(idx.search(queries, 30)[1], before[1])
+
+
+# --- tags and entries() -------------------------------------------------------------------
+
+
+def model_entries(model: dict[int, int]) -> tuple[list[int], list[int]]:
+    """The (ids, tags) entries() should return for a dict of id -> tag."""
+    ids = sorted(model)
+    return ids, [model[i] for i in ids]
+
+
+def assert_entries(idx: SegmentedIndex, model: dict[int, int]) -> None:
+    ids, tags = idx.entries()
+    assert ids.dtype == np.int64 and tags.dtype == np.int64
+    assert (ids.tolist(), tags.tolist()) == model_entries(model)
+
+
+def test_entries_list_live_ids_with_their_tags_sorted_by_id(tmp_path):
+    """entries() gives every live id once, sorted by id, with the tag it was upserted with;
+    without tags the tag is 0; an empty index has no entries."""
+    rng = np.random.default_rng(20)
+    idx = SegmentedIndex.open(tmp_path, dim=D, config=flat())
+    assert_entries(idx, {})
+    idx.upsert([30, 10, 20], unit(rng, 3), [0, 0, 0], [333, 111, 222])
+    idx.upsert([5], unit(rng, 1), [0])
+    assert_entries(idx, {5: 0, 10: 111, 20: 222, 30: 333})
+
+
+def test_tags_survive_commit_and_reopen(tmp_path):
+    """Committed tags come back after a reopen (from the log); uncommitted ones do not;
+    a read-only reader sees the committed tags too."""
+    rng = np.random.default_rng(21)
+    idx = SegmentedIndex.open(tmp_path, dim=D, config=flat())
+    idx.upsert(np.arange(10), unit(rng, 10), np.arange(10), np.arange(10) * 7 + 1)
+    idx.commit()
+    idx.upsert([3], unit(rng, 1), [3], [-5])  # never committed
+    idx.close()
+    committed = {i: i * 7 + 1 for i in range(10)}
+    again = SegmentedIndex.open(tmp_path, dim=D, config=flat())
+    assert_entries(again, committed)
+    reader = SegmentedIndex.open(tmp_path, dim=D, readonly=True)
+    assert_entries(reader, committed)
+    again.upsert([3, 40], unit(rng, 2), [3, 40], [99, 400])
+    again.commit()
+    assert_entries(reader, committed | {3: 99, 40: 400})  # the reader reloads
+
+
+def test_tags_survive_checkpoints(tmp_path):
+    """When the log is folded into a snapshot at every commit, the tags still come back."""
+    rng = np.random.default_rng(22)
+    idx = SegmentedIndex.open(tmp_path, dim=D, config=flat(checkpoint_bytes=1))
+    model = {}
+    for step in range(3):
+        ids = np.arange(step * 5, step * 5 + 5)
+        idx.upsert(ids, unit(rng, 5), ids, ids + 1000 * (step + 1))
+        idx.commit()
+        model.update({int(i): int(i) + 1000 * (step + 1) for i in ids})
+    assert idx.stats()["log_files"] == 0  # the state lives in a snapshot
+    idx.close()
+    assert_entries(SegmentedIndex.open(tmp_path, dim=D, readonly=True), model)
+
+
+def test_tags_survive_seal_delete_replace_and_compact(tmp_path):
+    """Tags follow their vectors into sealed segments and through compaction; a deleted id
+    leaves entries(); re-upserting an id, sealed or active, replaces its tag; all of it
+    after a reopen too."""
+    rng = np.random.default_rng(23)
+    idx = SegmentedIndex.open(tmp_path, dim=D, config=flat(seal_size=1000, compact_ratio=0.05))
+    model = {i: 10 * i for i in range(40)}
+    idx.upsert(np.arange(40), unit(rng, 40), np.arange(40), np.arange(40) * 10)
+    idx.seal()
+    assert idx.stats()["sealed_segments"] == 1 and idx.stats()["active_vectors"] == 0
+    assert_entries(idx, model)
+    idx.upsert([40, 41], unit(rng, 2), [40, 41], [400, 410])  # active
+    model |= {40: 400, 41: 410}
+    idx.delete([1, 2, 3, 41])  # sealed and active ids
+    for i in (1, 2, 3, 41):
+        del model[i]
+    idx.upsert([4, 40], unit(rng, 2), [4, 40], [-4, -40])  # replaces a sealed and an active id
+    model |= {4: -4, 40: -40}
+    assert_entries(idx, model)
+    idx.commit()
+    assert idx.stats()["tombstones"] == 4
+    assert idx.compact() == 1
+    assert idx.stats()["tombstones"] == 0
+    assert_entries(idx, model)
+    idx.close()
+    assert_entries(SegmentedIndex.open(tmp_path, dim=D, readonly=True), model)
+
+
+def test_replacing_upsert_keeps_the_new_tag_once(tmp_path):
+    """An id upserted again, in another call or twice in one call, keeps only the last tag."""
+    rng = np.random.default_rng(24)
+    idx = SegmentedIndex.open(tmp_path, dim=D, config=flat())
+    idx.upsert([7, 8], unit(rng, 2), [0, 0], [1, 2])
+    idx.upsert([7, 7, 9], unit(rng, 3), [0, 0, 0], [3, 4, 5])
+    idx.upsert([8], unit(rng, 1), [0], [6])
+    idx.delete([9])
+    idx.upsert([9], unit(rng, 1), [0], [7])
+    assert_entries(idx, {7: 4, 8: 6, 9: 7})
+    idx.commit()  # the collapsed log keeps each id's last operation and tag
+    idx.close()
+    assert_entries(SegmentedIndex.open(tmp_path, dim=D, readonly=True), {7: 4, 8: 6, 9: 7})
+
+
+def test_tags_may_be_negative_but_ids_may_not(tmp_path):
+    """Any int64 is a tag (a hash may be negative); a negative id is still refused."""
+    rng = np.random.default_rng(25)
+    idx = SegmentedIndex.open(tmp_path, dim=D, config=flat())
+    extreme = [np.iinfo(np.int64).min, -1, np.iinfo(np.int64).max]
+    idx.upsert([1, 2, 3], unit(rng, 3), [0, 0, 0], np.array(extreme, np.int64))
+    idx.commit()
+    with pytest.raises(ValueError, match=">= 0"):
+        idx.upsert([-2], unit(rng, 1), [0], [5])
+    idx.close()
+    assert_entries(
+        SegmentedIndex.open(tmp_path, dim=D, readonly=True), dict(zip([1, 2, 3], extreme))
+    )
+
+
+@pytest.mark.parametrize(
+    ("tags", "error", "fragment"),
+    [
+        ([1], ValueError, "same length"),
+        ([1, 2, 3], ValueError, "tags"),
+        ([1.5, 2.5], TypeError, "tags"),
+        ([[1, 2]], ValueError, "tags"),
+    ],
+)
+def test_bad_tags_are_refused_at_the_door(tmp_path, tags, error, fragment):
+    """Tags of the wrong length, type or shape raise before anything is written."""
+    idx = SegmentedIndex.open(tmp_path, dim=D, config=flat())
+    with pytest.raises(error) as caught:
+        idx.upsert([1, 2], np.zeros((2, D), np.float32), [0, 0], tags)
+    assert fragment in str(caught.value)
+    assert len(idx) == 0 and idx.entries()[0].tolist() == []
+
+
+tag_operation = st.one_of(
+    st.tuples(st.just("upsert"), st.lists(st.integers(0, 30), min_size=1, max_size=10)),
+    st.tuples(st.just("delete"), st.lists(st.integers(0, 35), min_size=1, max_size=5)),
+    st.tuples(st.just("commit"), st.just([])),
+    st.tuples(st.just("seal"), st.just([])),
+    st.tuples(st.just("reopen"), st.just([])),
+    st.tuples(st.just("compact"), st.just([])),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=st.lists(tag_operation, min_size=1, max_size=20), seed=st.integers(0, 2**16))
+def test_entries_match_a_dict_model_under_random_operations(tmp_path_factory, ops, seed):
+    """Any sequence of tagged upserts, deletes, commits, seals, reopens and compactions
+    leaves entries() equal to a dict of id -> last tag."""
+    rng = np.random.default_rng(seed)
+    path = tmp_path_factory.mktemp("tags")
+    config = flat(seal_size=6, compact_ratio=0.3, max_segments=3)
+    idx = SegmentedIndex.open(path, dim=D, config=config)
+    model: dict[int, int] = {}
+    committed: dict[int, int] = {}
+    for kind, ids in ops:
+        if kind == "upsert":
+            tags = rng.integers(-(2**62), 2**62, len(ids))
+            idx.upsert(ids, unit(rng, len(ids)), rng.integers(0, 1000, len(ids)), tags)
+            model.update(zip(ids, tags.tolist(), strict=True))
+        elif kind == "delete":
+            idx.delete(ids)
+            for i in ids:
+                model.pop(i, None)
+        elif kind == "reopen":
+            idx.close()
+            idx = SegmentedIndex.open(path, dim=D, config=config)
+            model = dict(committed)
+        else:
+            getattr(idx, kind)()
+            committed = dict(model)
+        assert_entries(idx, model)
+        assert len(idx) == len(model)
+    idx.close()

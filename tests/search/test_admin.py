@@ -62,14 +62,21 @@ def test_change_page_shows_the_last_reconcile_report(admin_client, indexed_posts
 
 
 def test_change_page_of_a_retired_generation_renders(admin_client, index_dir):
-    """A generation that is not live (or no live one at all) still renders, saying so."""
+    """A generation that is not live (or no live one at all) still renders, saying so, and
+    the report's values are escaped."""
     retired = IndexGeneration.objects.create(
-        name="g-old", embed_model="m", dim=4, state=IndexGeneration.State.RETIRED
+        name="g-old",
+        embed_model="m",
+        dim=4,
+        state=IndexGeneration.State.RETIRED,
+        reconcile_report={"<b>missing</b>": "<script>x</script>"},
     )
     page = admin_client.get(
         reverse("admin:search_indexgeneration_change", args=[retired.pk])
     ).content.decode()
     assert "only for the live generation (no live generation)" in page
+    assert "<tr><th>&lt;b&gt;missing&lt;/b&gt;</th><td>&lt;script&gt;x&lt;/script&gt;</td>" in page
+    assert "<script>x" not in page
 
 
 @pytest.mark.parametrize(
@@ -120,6 +127,20 @@ def test_actions_run_without_a_selection_and_without_generations(
     assert "Build queued" in response.content.decode()
 
 
+def test_actions_need_the_change_permission(client, make_user, index_dir):
+    """Staff who may only view generations see them, without the index actions."""
+    viewer = make_user("viewer", "search.view_indexgeneration", staff=True)
+    client.force_login(viewer)
+    IndexGeneration.objects.create(name="g-live", embed_model="m", dim=4, state="live")
+    response = client.get(CHANGELIST)
+    assert response.status_code == 200
+    assert "g-live" in response.content.decode()
+    assert "reconcile_now" not in response.content.decode()
+    with mock.patch.object(tasks.reconcile, "delay") as delay:
+        client.post(CHANGELIST, {"action": "reconcile_now", "index": 0})
+    delay.assert_not_called()
+
+
 def test_generations_are_not_added_by_hand_nor_deleted_while_in_use(admin_client, index_dir):
     """No add page; the live (and a building) generation cannot be deleted, a retired one can."""
     assert admin_client.get(reverse("admin:search_indexgeneration_add")).status_code == 403
@@ -142,13 +163,17 @@ def test_the_index_queue_is_read_only(admin_client, corpus_posts):
     """Queued changes are listed and viewable, never added or edited by hand."""
     entry = IndexQueueEntry.objects.first()
     assert entry is not None
+    change = reverse("admin:search_indexqueueentry_change", args=[entry.pk])
     changelist = reverse("admin:search_indexqueueentry_changelist")
     page = admin_client.get(changelist).content.decode()
-    assert "field-post_id" in page and "waiting (s)" in page
+    assert f'<th class="field-post_id"><a href="{change}">{entry.post_id}</a></th>' in page
+    assert "Waiting (s)" in page and "delete_selected" not in page
     assert admin_client.get(changelist, {"q": str(entry.post_id)}).status_code == 200
     assert admin_client.get(changelist, {"q": "ana"}).status_code == 200
     assert admin_client.get(reverse("admin:search_indexqueueentry_add")).status_code == 403
-    change = reverse("admin:search_indexqueueentry_change", args=[entry.pk])
     page = admin_client.get(change).content.decode()
     assert 'name="_save"' not in page
     assert admin_client.post(change, {"post_id": 1}).status_code == 403
+    delete = reverse("admin:search_indexqueueentry_delete", args=[entry.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert IndexQueueEntry.objects.filter(pk=entry.pk).exists()

@@ -159,9 +159,7 @@ def test_status_is_for_staff(make_user, reader, indexed_posts):
 
 def test_openapi_schema_describes_the_search_api(reader):
     """/api/schema documents both endpoints with their parameters and response fields."""
-    response = client_for(reader).get(
-        "/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json"
-    )
+    response = client_for(reader).get("/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     schema = response.json()
     search = schema["paths"]["/api/search"]["get"]

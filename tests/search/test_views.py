@@ -85,7 +85,7 @@ def test_bad_form_fields_show_field_errors(client, index_dir):
     page = page_of(client, q="bread", since="yesterday", lang="<x>", page="0")
     assert "Since: Enter a valid date." in page
     assert "Language: A language code, e.g. es or en." in page
-    assert "page: Ensure this value is greater than or equal to 1." in page.lower()
+    assert "Page: Ensure this value is greater than or equal to 1." in page
     assert "<article" not in page and "<x>" not in page
 
 

@@ -1,0 +1,282 @@
+"""Search over a small real index (the bundled encoder, ml.index, bm25s): filters and
+operators against a brute-force filter over the database, sync, reconcile, generations."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+import unicodedata
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from posts.ingest import PostRow, post_content_hash
+from posts.models import Post
+from posts.services import post_delete, post_set_hidden, post_update, post_upsert_many
+from search import indexes, selectors, services
+from search.models import IndexGeneration, IndexQueueEntry
+
+pytestmark = pytest.mark.django_db
+
+AUTHORS = ["el_pais", "BBCMundo", "airline_fan"]
+TOPICS = {
+    "en": [
+        "The flight was delayed three hours at the airport",
+        "Great coffee and friendly crew on the morning flight",
+        "Lost luggage again, customer service never answers",
+        "The new stadium opens with a football match tonight",
+        "Vaccines for the flu are available at every pharmacy",
+    ],
+    "es": [
+        "El vuelo salió con tres horas de retraso del aeropuerto",
+        "La vacuna contra la gripe llega a todas las farmacias",
+        "El partido de fútbol terminó en empate en el estadio",
+        "Sube el precio del café por la sequía en Colombia",
+        "Médicos piden una tercera dosis para los mayores",
+    ],
+}
+BASE = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _row(n: int, author: str, lang: str, text: str, day: int) -> PostRow:
+    return PostRow(
+        source="test",
+        external_id=str(n),
+        author=author,
+        text=text,
+        lang=lang,
+        created_at=BASE + timedelta(days=day),
+        likes=n,
+        reposts=0,
+        replies=0,
+    )
+
+
+@pytest.fixture
+def corpus(index_dir):
+    """40 posts: every (author, lang, topic) mix, a day apart, flushed into the index."""
+    rng = random.Random(7)
+    rows = []
+    for n in range(40):
+        lang = "en" if n % 2 else "es"
+        text = TOPICS[lang][n % 5] + f" (nota {n})"
+        rows.append(_row(n, AUTHORS[n % 3], lang, text, day=rng.randrange(0, 90)))
+    post_upsert_many(rows=rows)
+    services.index_flush()
+    return {p.external_id: p for p in Post.objects.select_related("author")}
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _has_phrase(text: str, phrase: str) -> bool:
+    parts = [re.escape(w) for w in re.findall(r"\w+", _fold(phrase))]
+    return bool(re.search(r"(?<!\w)" + r"\W+".join(parts) + r"(?!\w)", _fold(text)))
+
+
+def brute_force(posts, *, authors=(), lang=None, since=None, until=None, phrases=(), excluded=()):
+    """The posts a filtered query may return, computed the slow, obvious way."""
+    return {
+        p.pk
+        for p in posts
+        if p.is_visible
+        and (not authors or p.author.handle.lower() in {a.lower() for a in authors})
+        and (lang is None or p.lang == lang)
+        and (since is None or p.created_at >= since)
+        and (until is None or p.created_at < until)
+        and all(_has_phrase(p.text, ph) for ph in phrases)
+        and not any(_has_phrase(p.text, x) for x in excluded)
+    }
+
+
+def _query(words, *, authors=(), lang=None, since=None, until=None, phrases=(), excluded=()):
+    parts = [words]
+    parts += [f"from:{a}" for a in authors]
+    parts += [f"lang:{lang}"] if lang else []
+    parts += [f"since:{since.date()}"] if since else []
+    parts += [f"until:{until.date()}"] if until else []
+    parts += [f'"{p}"' for p in phrases]
+    parts += [f"-{x}" if " " not in x else f'-"{x}"' for x in excluded]
+    return " ".join(parts)
+
+
+def test_filtered_queries_return_exactly_the_matching_posts(corpus):
+    """Every mix of operators returns all and only the posts the brute-force filter keeps
+    (k above the corpus size), and a small k returns min(k, matches) of them."""
+    posts = list(Post.objects.select_related("author"))
+    post_set_hidden(post_ids=[corpus["3"].pk], hidden=True)
+    post_delete(post_ids=[corpus["4"].pk])
+    services.index_flush()
+    posts = list(Post.objects.select_related("author"))
+    day = BASE + timedelta(days=30)
+    cases = itertools.product(
+        [(), ("el_pais",), ("BBCMUNDO", "airline_fan")],
+        [None, "es"],
+        [(None, None), (day, None), (None, day), (BASE + timedelta(days=10), day)],
+        [(), ("tres horas",), ("the flight",)],
+        [(), ("vacuna",), ("football match",)],
+    )
+    checked = 0
+    for authors, lang, (since, until), phrases, excluded in cases:
+        expected = brute_force(
+            posts,
+            authors=authors,
+            lang=lang,
+            since=since,
+            until=until,
+            phrases=phrases,
+            excluded=excluded,
+        )
+        query = _query(
+            "flight delayed vuelo",
+            authors=authors,
+            lang=lang,
+            since=since,
+            until=until,
+            phrases=phrases,
+            excluded=excluded,
+        )
+        found = selectors.search_posts(query=query, k=100)
+        assert {h.post.pk for h in found.hits} == expected, query
+        small = selectors.search_posts(query=query, k=3)
+        assert len(small.hits) == min(3, len(expected)), query
+        assert {h.post.pk for h in small.hits} <= expected, query
+        checked += bool(expected)
+    assert checked > 40  # most combinations have matches: the test exercises real pages
+
+
+def test_hidden_and_deleted_posts_never_appear_even_before_the_index_catches_up(corpus):
+    """A post hidden or deleted a moment ago is left out although its vector is still in
+    the index; the page is refilled from deeper candidates."""
+    target = corpus["0"]
+    query = target.text
+    assert selectors.search_posts(query=query, k=1).hits[0].post.pk == target.pk
+    post_set_hidden(post_ids=[target.pk], hidden=True)  # no flush: the index lags
+    results = selectors.search_posts(query=query, k=5)
+    assert target.pk not in {h.post.pk for h in results.hits}
+    assert len(results.hits) == 5
+    services.index_flush()
+    reader = indexes.reader_for(indexes.live_generation(fresh=True))
+    assert target.pk not in set(reader.index.entries()[0].tolist())
+
+
+def test_edit_is_found_by_its_new_text_not_its_old(corpus):
+    """After an edit and a flush, the new words find the post and the old ones do not."""
+    post = corpus["1"]
+    old = "Great coffee and friendly crew"
+    post_update(post=post, changes={"text": "Zeppelin voyage over Patagonia glaciers"})
+    services.index_flush()
+    hits = selectors.search_posts(query="zeppelin patagonia", k=3).hits
+    assert hits[0].post.pk == post.pk and "bm25" in hits[0].found_by
+    old_hits = selectors.search_posts(query=f'"{old}"', k=10).hits
+    assert post.pk not in {h.post.pk for h in old_hits}
+
+
+def test_pages_are_disjoint_and_ordered(corpus):
+    """offset pages continue one another without repeats, and has_more says when to stop."""
+    seen = []
+    offset = 0
+    while True:
+        page = selectors.search_posts(query="flight", k=7, offset=offset)
+        seen += [h.post.pk for h in page.hits]
+        if not page.has_more:
+            break
+        offset = page.next_offset
+    assert len(seen) == len(set(seen)) == Post.objects.visible().count()
+
+
+def test_filters_alone_list_matching_posts_newest_first(corpus):
+    """A query of operators only is a filtered timeline, newest first."""
+    hits = selectors.search_posts(query="from:el_pais lang:es", k=100).hits
+    expected = sorted(
+        (p for p in corpus.values() if p.author.handle == "el_pais" and p.lang == "es"),
+        key=lambda p: (p.created_at, p.pk),
+        reverse=True,
+    )
+    assert [h.post.pk for h in hits] == [p.pk for p in expected]
+
+
+def test_matched_terms_and_methods_are_reported(corpus):
+    """Each hit says which methods found it and which query words it contains."""
+    hit = selectors.search_posts(query="tercera dosis médicos", k=1).hits[0]
+    assert "tercera" in hit.post.text
+    assert set(hit.found_by) == {"dense", "bm25"}
+    assert {"tercera", "dosis", "medicos"} <= set(hit.matched_terms)
+
+
+def test_reconcile_repairs_missing_stale_and_removed(corpus):
+    """Changes that bypassed the queue are found and repaired both ways."""
+    generation = indexes.live_generation(fresh=True)
+    writer = indexes.writer_for(generation)
+    missing, stale, removed = corpus["5"], corpus["6"], corpus["7"]
+    writer.delete([missing.pk])  # lost from the index
+    writer.commit()
+    Post.objects.filter(pk=stale.pk).update(
+        text="Quantum kittens", content_hash=post_content_hash(lang="en", text="Quantum kittens")
+    )  # changed behind the services' back
+    Post.objects.filter(pk=removed.pk).update(is_hidden=True)
+    IndexQueueEntry.objects.all().delete()
+    report = services.index_reconcile()
+    assert (report.missing, report.stale, report.removed) == (
+        [missing.pk],
+        [stale.pk],
+        [removed.pk],
+    )
+    services.index_flush()
+    again = services.index_reconcile()
+    assert (again.missing, again.stale, again.removed, again.queued) == ([], [], [], 0)
+    assert selectors.search_posts(query="quantum kittens", k=1).hits[0].post.pk == stale.pk
+
+
+def test_a_failed_flush_keeps_its_queue_entries(corpus, monkeypatch):
+    """A worker dying mid-batch (before the index commit) leaves the changes queued; the
+    next flush applies them."""
+    post = corpus["8"]
+    post_update(post=post, changes={"text": "Volcanic eruption lights up Iceland"})
+    queued = IndexQueueEntry.objects.count()
+
+    def die(*args, **kwargs):
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(services, "_embed_rows", die)
+    with pytest.raises(SystemExit):
+        services.index_flush()
+    assert IndexQueueEntry.objects.count() == queued
+    monkeypatch.undo()
+    indexes.close_all()  # a new process: reopens from disk
+    services.index_flush()
+    assert not IndexQueueEntry.objects.exists()
+    assert selectors.search_posts(query="volcanic iceland", k=1).hits[0].post.pk == post.pk
+
+
+def test_rebuild_swaps_in_a_new_generation_and_keeps_search_up(corpus):
+    """reindex builds beside the live generation, swaps, and re-queues what changed."""
+    old = indexes.live_generation(fresh=True)
+    new = services.generation_build()
+    assert new.state == IndexGeneration.State.LIVE and new.name != old.name
+    old.refresh_from_db()
+    assert old.state == IndexGeneration.State.RETIRED
+    assert new.posts_done == Post.objects.visible().count()
+    indexes.forget_live()
+    found = selectors.search_posts(query="tercera dosis", k=1)
+    assert found.generation == new.name and "tercera" in found.hits[0].post.text
+    assert services.index_reconcile().summary()["queued"] == 0
+
+
+def test_similar_posts_leave_out_the_post_itself(corpus):
+    """Similar posts are other visible posts, the closest first (same topic here)."""
+    post = corpus["10"]
+    similar = selectors.similar_posts(post=post, k=3)
+    assert len(similar) == 3 and post.pk not in {p.pk for p in similar}
+    topic = post.text.split(" (nota")[0]
+    assert similar[0].text.startswith(topic)
+
+
+def test_no_index_yet_returns_nothing(index_dir):
+    """Before the first flush there is no generation: search answers empty, not an error."""
+    results = selectors.search_posts(query="anything", k=5)
+    assert results.hits == [] and results.generation is None
+    assert selectors.index_figures()["generation"] is None
