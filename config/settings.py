@@ -230,6 +230,8 @@ PLAZA_API_MAX_BATCH = env_int("PLAZA_API_MAX_BATCH", 1_000, minimum=1)
 PLAZA_INDEX_FACTORY = os.environ.get("PLAZA_INDEX_FACTORY", "HNSW32")  # sealed segments
 PLAZA_INDEX_SEAL_SIZE = env_int("PLAZA_INDEX_SEAL_SIZE", 200_000, minimum=1_000)
 PLAZA_INDEX_BATCH = env_int("PLAZA_INDEX_BATCH", 512, minimum=1)  # posts per encode + commit
+# Changes queued within this long of each other share one encode and one index commit.
+PLAZA_INDEX_BATCH_WINDOW_MS = env_int("PLAZA_INDEX_BATCH_WINDOW_MS", 1000)
 PLAZA_INDEX_FLUSH_BUDGET_S = env_int("PLAZA_INDEX_FLUSH_BUDGET_S", 60, minimum=1)
 PLAZA_BM25_REFRESH_S = env_int("PLAZA_BM25_REFRESH_S", 10, minimum=0)
 PLAZA_RECONCILE_INTERVAL_S = env_int("PLAZA_RECONCILE_INTERVAL_S", 600, minimum=10)

@@ -21,3 +21,4 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tes
 
 # BM25 rebuilt at every flush, so a test sees its writes in both methods at once.
 PLAZA_BM25_REFRESH_S = int(os.environ.get("PLAZA_BM25_REFRESH_S") or 0)
+PLAZA_INDEX_BATCH_WINDOW_MS = int(os.environ.get("PLAZA_INDEX_BATCH_WINDOW_MS") or 0)

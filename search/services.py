@@ -27,6 +27,7 @@ from datetime import timedelta
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Min
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -141,6 +142,7 @@ def index_flush(*, time_budget_s: float | None = None) -> FlushReport:
     report.generation = generation.name
     index = indexes.writer_for(generation)
     encoder = indexes.encoder_for(generation.embed_model)
+    _wait_for_batch_window()
     while True:
         entries = list(
             IndexQueueEntry.objects.order_by("id").values_list("id", "post_id", "enqueued_at")[
@@ -179,6 +181,17 @@ def index_flush(*, time_budget_s: float | None = None) -> FlushReport:
     if report.more:  # yield the worker to other tasks, then carry on
         transaction.on_commit(index_flush_enqueue)
     return report
+
+
+def _wait_for_batch_window() -> None:
+    """Let the batch fill: changes queued within PLAZA_INDEX_BATCH_WINDOW_MS of the oldest
+    waiting one share its encode and commit (a busy worker batches without waiting)."""
+    window_s = settings.PLAZA_INDEX_BATCH_WINDOW_MS / 1000
+    oldest = IndexQueueEntry.objects.aggregate(oldest=Min("enqueued_at"))["oldest"]
+    if oldest is not None and window_s > 0:
+        waited = (timezone.now() - oldest).total_seconds()
+        if waited < window_s:
+            time.sleep(window_s - waited)
 
 
 # --- BM25 ---------------------------------------------------------------------------------

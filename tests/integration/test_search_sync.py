@@ -7,6 +7,7 @@ searches that generation from disk, as the web process does.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,24 @@ def test_post_lifecycle_through_the_api_reaches_search(configured_worker, api):
     assert response.status_code == 204, response.content
     wait_for(lambda: post.pk not in indexed_ids(), 120, worker)
     assert post.pk not in search_ids("lighthouse painted red and white stripes", k=50)
+
+
+def test_posts_arriving_together_share_one_batch(configured_worker, api):
+    """Two posts sent 0.2 s apart through the API are embedded and committed as one batch
+    (the worker runs with the default batch window of one second)."""
+    for n in range(2):
+        response = api.post(
+            "/api/posts",
+            {"posts": [{"id": f"pair-{n}", "author": "watcher", "lang": "en",
+                        "text": f"Night ferry timetable change number {n}",
+                        "created_at": "2026-11-01T10:00:00Z"}]},
+            format="json",
+        )  # fmt: skip
+        assert response.status_code == 201, response.content
+        time.sleep(0.2)
+    wait_for(lambda: len(indexed_ids()) == 2, 120, configured_worker)
+    generation = IndexGeneration.objects.get(state="live")
+    assert generation.last_flush_posts == 2 and generation.flushed_posts == 2
 
 
 def test_worker_killed_mid_batch_loses_nothing(settings):
