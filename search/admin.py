@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
 
-from search import selectors
+from search import selectors, services
 from search.models import IndexGeneration, IndexQueueEntry
 from search.tasks import generation_build as generation_build_task
 from search.tasks import index_compact as index_compact_task
@@ -130,7 +130,10 @@ class IndexGenerationAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[IndexGeneration]) -> None:
         # The bulk delete's confirmation refuses in-use rows already; this keeps them anyway.
-        queryset.exclude(state__in=IN_USE).delete()
+        services.generation_delete(generations=queryset.exclude(state__in=IN_USE))
+
+    def delete_model(self, request: HttpRequest, obj: IndexGeneration) -> None:
+        services.generation_delete(generations=[obj])
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         # Index-wide actions need no selection (and work before any generation exists):

@@ -410,6 +410,37 @@ def generations_prune() -> list[str]:
     return removed
 
 
+@transaction.atomic
+def generation_delete(*, generations: Iterable[IndexGeneration]) -> int:
+    """Delete retired or failed generations: their rows and their folders. The live one and
+    one being built are never deleted; returns how many were."""
+    doomed = [g for g in generations if g.state not in {"live", "building"}]
+    for generation in doomed:
+        folder = indexes.generation_folder(generation.name)
+        transaction.on_commit(lambda folder=folder: shutil.rmtree(folder, ignore_errors=True))
+    IndexGeneration.objects.filter(pk__in=[g.pk for g in doomed]).delete()
+    return len(doomed)
+
+
+def generation_model_check() -> bool:
+    """When the embedding model setting differs from the live generation's, queue a
+    rebuild with the new model (once: not while one is being built). Returns whether it
+    queued one. Search keeps using the live generation, with its own model, meanwhile."""
+    live = indexes.live_generation(fresh=True)
+    model = settings.PLAZA_EMBED_MODEL
+    if live is None or live.embed_model == model:
+        return False
+    if IndexGeneration.objects.filter(state=IndexGeneration.State.BUILDING).exists():
+        return False
+    from search.tasks import generation_build as generation_build_task
+
+    logger.warning(
+        "embedding model changed (%s -> %s): building a new generation", live.embed_model, model
+    )
+    generation_build_task.apply_async((model,))
+    return True
+
+
 def index_compact() -> int:
     """Rebuild sealed segments heavy with tombstones (beat, on the index queue)."""
     generation = indexes.live_generation(fresh=True)

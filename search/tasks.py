@@ -24,6 +24,7 @@ def reconcile() -> dict:
     """Diff the posts against the index, queue the repairs, and apply them."""
     report = services.index_reconcile()
     services.index_flush()
+    services.generation_model_check()
     return report.summary()
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import sys
 import time
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from ml.registry import ModelNotFound
 from search import services
 
 
@@ -41,6 +42,8 @@ class Command(BaseCommand):
 
         try:
             generation = services.generation_build(model=options["model"], progress=progress)
+        except ModelNotFound as exc:
+            raise CommandError(f"--model: {exc}") from None
         finally:
             bar.close()
         self.stdout.write(
