@@ -239,11 +239,13 @@ def purge_broker() -> str:
     return urlparse(url).scheme
 
 
-def django_setup(corpus: list[Path]) -> tuple[str, int]:
-    """Migrate, make the bench user and its token, import the corpus. Returns (token, posts)."""
+def django_setup(corpus: list[Path]) -> tuple[str, int, str]:
+    """Empty the broker's queues, migrate, make the bench user and its token, import the
+    corpus (which queues its index flush). Returns (token, corpus posts, broker)."""
     import django
 
     django.setup()
+    broker = purge_broker()
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
     from django.core.management import call_command
@@ -264,7 +266,7 @@ def django_setup(corpus: list[Path]) -> tuple[str, int]:
         call_command("import_posts", str(path), "--source", "corpus", "--no-progress", stdout=Log())
     posts = Post.objects.count()
     connections.close_all()
-    return token, posts
+    return token, posts, broker
 
 
 class Log:
@@ -630,8 +632,7 @@ def main() -> None:
     child_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     os.environ["PLAZA_LOG_LEVEL"] = "WARNING"  # this process reports; the servers log
     database = wipe_database(os.environ.get("DATABASE_URL"), data_dir)
-    token, corpus_posts = django_setup(corpus)
-    broker = purge_broker()
+    token, corpus_posts, broker = django_setup(corpus)
 
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"

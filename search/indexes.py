@@ -119,6 +119,9 @@ def reader_for(generation: IndexGeneration) -> GenerationReader:
     with _lock:
         reader = _readers.get(generation.name)
         if reader is None:
+            # A new live generation: forget older ones (requests still using them keep
+            # their own reference until they finish).
+            _readers.clear()
             reader = _readers[generation.name] = GenerationReader(generation)
         return reader
 
