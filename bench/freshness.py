@@ -713,6 +713,7 @@ def main() -> None:
     rate = (len(writes) - 1) / (max(writes) - min(writes)) if len(writes) > 1 else 0.0
     overall = summary(lags)
     windows = [p.window_s for p in found]
+    floors = summary([p.found_at - p.window_s - p.written_at for p in found])
     resolution_p95 = percentile(windows, 95) or 0.0
     searches = [p.searches for p in found]
     by_lang = {
@@ -749,6 +750,7 @@ def main() -> None:
 
     row("baseline: search for an indexed post", base)
     row("new posts: 201 -> returned by search", overall)
+    row("  lower bound: last seen not findable", floors)
     for lang, stats in by_lang.items():
         row(f"  lang {lang}", stats)
     missing = args.posts - len(found)
@@ -782,6 +784,7 @@ def main() -> None:
         "p95_s": overall["p95_s"],
         "max_s": overall["max_s"],
         "by_lang": by_lang,
+        "lower_bound": floors,
         "resolution_p50_s": percentile(windows, 50),
         "resolution_p95_s": resolution_p95,
         "baseline_search_p50_s": base["p50_s"],
