@@ -274,6 +274,9 @@ def celery_broker_options(broker_url: str, data_dir: Path) -> dict:
             "processed_folder": str(folders["processed"]),
             "control_folder": str(folders["control"]),
             "store_processed": False,
+            # kombu polls the folder once a second by default: one message per poll, so
+            # a burst of writes would queue their index flushes a second apart.
+            "polling_interval": 0.1,
         }
     else:
         transport_options = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}

@@ -12,14 +12,19 @@ queries, phrases and the words to highlight, so they always agree.
 bm25s stores each (token, document) score precomputed in a sparse matrix; a query sums the
 columns of its tokens over every document (`get_scores`), so a filter is a mask over that
 vector and the top k among the matching documents is exact, however selective the filter.
-The index is immutable: the index worker rebuilds it from the database when posts change
-(about a second for 50,000 posts) and readers reload the new folder.
+A build is immutable: the index worker rebuilds it from the database every few seconds
+while posts change (2-4 s for 48,000 posts on 2 cores) and readers reload the new folder.
+Posts written since the build are *fresh* documents (`FreshDocs`): search scores them
+with the build's own statistics (document count, document frequencies, average length:
+Lucene's BM25, as bm25s computes it), so they rank on the same scale as the rest at once,
+and their stale copies in the build are masked out.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import unicodedata
@@ -40,6 +45,22 @@ STOPWORDS = frozenset(
     for w in (*STOPWORDS_EN, *STOPWORDS_SPANISH)
 )
 _META = "meta.json"
+
+
+class FreshDocs:
+    """Documents newer than a build: ids, their tokens, timestamps; `replaced` are ids whose
+    copies in the build are out of date (every fresh id, plus posts removed since)."""
+
+    def __init__(self, ids, tokens: Sequence[list[str]], timestamps, replaced=()):
+        self.ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        self.tokens = list(tokens)
+        self.ts = np.asarray(timestamps, dtype=np.int64).reshape(-1)
+        self.replaced = np.union1d(self.ids, np.asarray(list(replaced), dtype=np.int64))
+        if not (len(self.ids) == len(self.tokens) == len(self.ts)):
+            raise ValueError("FreshDocs: ids, tokens and timestamps must have the same length")
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 def fold(text: str) -> str:
@@ -78,6 +99,9 @@ class BM25Index:
         ids: np.ndarray,
         ts: np.ndarray,
         langs: np.ndarray,
+        doc_len: np.ndarray | None = None,
+        k1: float = 1.2,
+        b: float = 0.75,
     ):
         self.retriever = retriever  # None when there are no documents
         self.ids = ids  # (n,) post id at each document position
@@ -85,6 +109,8 @@ class BM25Index:
         self.langs = langs  # (n,) language code per document, "" when unknown
         self._order = np.argsort(ids, kind="stable")
         self._vocab: dict[str, int] = retriever.vocab_dict if retriever is not None else {}
+        self.doc_len = doc_len if doc_len is not None else np.ones(len(ids), np.int32)  # (n,)
+        self.k1, self.b = k1, b
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -119,20 +145,25 @@ class BM25Index:
         if not (len(ts) == len(langs_arr) == len(ids)):
             raise ValueError("ids, timestamps and langs must have the same length")
         retriever = None
+        doc_len = np.zeros(len(ids), np.int32)
         if len(ids):
             # An empty document still needs a token so positions stay aligned with ids.
             corpus = [tokenize(text) or ["\x00"] for text in texts]
+            doc_len = np.fromiter((len(doc) for doc in corpus), np.int32, len(corpus))
             retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
             retriever.index(corpus, show_progress=False)
-        return cls(retriever, ids, ts, langs_arr)
+        return cls(retriever, ids, ts, langs_arr, doc_len, k1, b)
 
     def save(self, folder: str | os.PathLike) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if self.retriever is not None:
             self.retriever.save(str(folder / "bm25s"))
-        np.savez(folder / "docs.npz", ids=self.ids, ts=self.ts, langs=self.langs)
-        (folder / _META).write_text(json.dumps({"docs": len(self.ids)}))
+        np.savez(
+            folder / "docs.npz", ids=self.ids, ts=self.ts, langs=self.langs, doc_len=self.doc_len
+        )
+        meta = {"docs": len(self.ids), "k1": self.k1, "b": self.b}
+        (folder / _META).write_text(json.dumps(meta))
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> BM25Index:
@@ -140,8 +171,10 @@ class BM25Index:
         meta = json.loads((folder / _META).read_text())
         with np.load(folder / "docs.npz") as docs:
             ids, ts, langs = docs["ids"], docs["ts"], docs["langs"]
+            doc_len = docs["doc_len"] if "doc_len" in docs.files else None
         retriever = bm25s.BM25.load(str(folder / "bm25s"), mmap=True) if meta["docs"] else None
-        return cls(retriever, ids, ts, langs)
+        k1, b = meta.get("k1", 1.2), meta.get("b", 0.75)
+        return cls(retriever, ids, ts, langs, doc_len, k1, b)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -179,6 +212,32 @@ class BM25Index:
             return np.zeros(len(self.ids), np.float32)
         return np.asarray(self.retriever.get_scores(tokens), dtype=np.float32)
 
+    def fresh_scores(self, query: str, fresh: FreshDocs) -> np.ndarray:
+        """BM25 scores of documents outside the build, on the build's scale: float32 (m,).
+
+        Lucene's BM25 with the build's document count, document frequencies and average
+        length: idf = ln(1 + (N - df + 0.5) / (df + 0.5)), tf part = tf / (tf + k1 (1 - b +
+        b dl / avgdl)). A word the build never saw counts as df = 0.
+        """
+        tokens = set(tokenize(query))
+        out = np.zeros(len(fresh), np.float32)
+        if not tokens or not len(fresh):
+            return out
+        n_docs = max(1, len(self.ids))
+        avgdl = float(self.doc_len.mean()) if len(self.doc_len) else 1.0
+        indptr = self.retriever.scores["indptr"] if self.retriever is not None else None
+        idf = {}
+        for token in tokens:
+            column = self._vocab.get(token)
+            df = int(indptr[column + 1] - indptr[column]) if column is not None else 0
+            idf[token] = math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+        for row, doc in enumerate(fresh.tokens):
+            norm = self.k1 * (1 - self.b + self.b * max(1, len(doc)) / avgdl)
+            for token in tokens.intersection(doc):
+                tf = doc.count(token)
+                out[row] += idf[token] * tf / (tf + norm)
+        return out
+
     def mask(
         self,
         *,
@@ -207,25 +266,56 @@ class BM25Index:
         allow_ids: Iterable[int] | np.ndarray | None = None,
         since: int | None = None,
         until: int | None = None,
+        fresh: FreshDocs | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The top k matching documents with a positive score: float32 (<=k,), int64 (<=k,)."""
+        """The top k matching documents with a positive score: float32 (<=k,), int64 (<=k,).
+
+        `fresh` documents (posts written since the build) are searched too, and their
+        stale copies in the build left out.
+        """
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
             raise ValueError(f"k: expected a positive int, got {k!r}")
         scores = self.scores(query)
         mask = self.mask(allow_ids=allow_ids, since=since, until=until)
+        if fresh is not None and len(fresh.replaced):
+            mask = np.ones(len(self.ids), dtype=bool) if mask is None else mask.copy()
+            mask[self.positions_of(fresh.replaced)] = False
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
+        found_scores, found_ids = self._top(scores, self.ids, k)
+        if fresh is None or not len(fresh):
+            return found_scores, found_ids
+        extra = self.fresh_scores(query, fresh)
+        keep = np.ones(len(fresh), dtype=bool)
+        if allow_ids is not None:
+            allowed = allow_ids if isinstance(allow_ids, np.ndarray) else list(allow_ids)
+            keep &= np.isin(fresh.ids, np.asarray(allowed, dtype=np.int64))
+        if since is not None:
+            keep &= fresh.ts >= since
+        if until is not None:
+            keep &= fresh.ts < until
+        extra = np.where(keep, extra, 0.0).astype(np.float32)
+        return self._top(
+            np.concatenate([found_scores, extra]), np.concatenate([found_ids, fresh.ids]), k
+        )
+
+    @staticmethod
+    def _top(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k best positive scores, ties at the cut to the lowest ids, sorted (score, id)."""
         hits = np.flatnonzero(scores > 0)
         if len(hits) > k:  # the k best; ties at the cut go to the lowest ids (stable pages)
             cut = scores[hits[np.argpartition(-scores[hits], k - 1)[:k]]].min()
             above, tied = hits[scores[hits] > cut], hits[scores[hits] == cut]
-            tied = tied[np.argsort(self.ids[tied], kind="stable")][: k - len(above)]
+            tied = tied[np.argsort(ids[tied], kind="stable")][: k - len(above)]
             hits = np.concatenate([above, tied])
-        hits = hits[np.lexsort((self.ids[hits], -scores[hits]))]  # score, then id: stable pages
-        return scores[hits].astype(np.float32), self.ids[hits]
+        hits = hits[np.lexsort((ids[hits], -scores[hits]))]  # score, then id: stable pages
+        return scores[hits].astype(np.float32), ids[hits]
 
     def ids_with_phrase(
-        self, phrase: str, texts_of: Callable[[np.ndarray], dict[int, str]]
+        self,
+        phrase: str,
+        texts_of: Callable[[np.ndarray], dict[int, str]],
+        fresh: FreshDocs | None = None,
     ) -> np.ndarray:
         """Ids of the documents containing `phrase` word for word (case and accents folded).
 
@@ -240,9 +330,9 @@ class BM25Index:
         for token in set(tokenize(phrase)):
             found = self.docs_with(token)
             candidates = found if candidates is None else np.intersect1d(candidates, found)
-            if not len(candidates):
-                return np.empty(0, np.int64)
         ids = self.ids if candidates is None else self.ids[candidates]
+        if fresh is not None and len(fresh):
+            ids = np.union1d(ids, fresh.ids)
         texts = texts_of(ids)
         return np.asarray(
             [

@@ -155,9 +155,11 @@ def hybrid_search(
     methods: Sequence[str] = ("dense", "bm25"),
     config: FusionConfig | None = None,
     detect: Callable[[str], str | None] | None = None,
+    bm25_fresh=None,
 ) -> HybridResult:
     """Dense (`index`, an ml.index.SegmentedIndex) and BM25 (`bm25`, an ml.bm25.BM25Index or
-    None) over the same filters, each `depth` deep, fused with per-query weights.
+    None; `bm25_fresh`, an ml.bm25.FreshDocs of posts newer than its build) over the same
+    filters, each `depth` deep, fused with per-query weights.
 
     The site's search and `evaluate_search` both rank through here.
     """
@@ -174,7 +176,9 @@ def hybrid_search(
         scores["dense"] = dict(zip(ids[0][keep].tolist(), found[0][keep].tolist(), strict=True))
         exhausted &= int(keep.sum()) < depth
     if "bm25" in methods and bm25 is not None and len(bm25):
-        found, ids = bm25.search(query, depth, allow_ids=allow_ids, since=since, until=until)
+        found, ids = bm25.search(
+            query, depth, allow_ids=allow_ids, since=since, until=until, fresh=bm25_fresh
+        )
         rankings["bm25"] = ids
         scores["bm25"] = dict(zip(ids.tolist(), found.tolist(), strict=True))
         hit_langs = [str(x) for x in bm25.langs[bm25.positions_of(ids[: config.lang_window])]]

@@ -17,14 +17,16 @@ import logging
 import shutil
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 
-from ml.bm25 import BM25Index
+from ml.bm25 import BM25Index, FreshDocs, tokenize
 from ml.embeddings import Encoder, EncoderConfig, get_encoder
 from ml.index import IndexConfig, SegmentedIndex
 from ml.registry import model_languages
+from posts.models import Post
 from search.models import IndexGeneration
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,10 @@ _live: tuple[float, IndexGeneration | None] = (0.0, None)
 _readers: dict[str, GenerationReader] = {}
 _writer: tuple[str, SegmentedIndex] | None = None
 LIVE_CACHE_S = 1.0  # how long a process trusts its idea of the live generation
+# Posts changed this long before a BM25 build began count as fresh too: a transaction
+# that was open while the build read the table may have committed after it.
+FRESH_MARGIN = timedelta(seconds=60)
+FRESH_MAX = 20_000  # newest changed posts searched beside a build (a rebuild is due long before)
 
 
 def index_root() -> Path:
@@ -90,7 +96,9 @@ class GenerationReader:
         )
         self._bm25: BM25Index | None = None
         self._bm25_version: str | None = None
+        self._bm25_built_from: datetime | None = None
         self._bm25_lock = threading.Lock()
+        self._fresh_tokens: dict[tuple[int, datetime], list[str]] = {}
 
     @property
     def encoder(self) -> Encoder:
@@ -103,16 +111,43 @@ class GenerationReader:
     @property
     def bm25(self) -> BM25Index | None:
         """The newest BM25 build of this generation (None before the first)."""
-        version = bm25_current(self.folder)
+        current = bm25_current(self.folder)
+        version = current["version"] if current else None
         if version != self._bm25_version:
             with self._bm25_lock:
                 if version != self._bm25_version:
                     try:
                         self._bm25 = BM25Index.load(self.folder / "bm25" / version)
                         self._bm25_version = version
+                        self._bm25_built_from = datetime.fromisoformat(current["built_from"])
                     except FileNotFoundError:  # replaced under us: keep the previous one
                         logger.info("bm25 build %s vanished while loading", version)
         return self._bm25
+
+    def bm25_fresh(self) -> FreshDocs | None:
+        """The posts changed since the BM25 build began: the visible ones to search beside
+        it, all of them to mask in it (ml.bm25.FreshDocs). None before the first build."""
+        if self.bm25 is None or self._bm25_built_from is None:
+            return None
+        rows = list(
+            Post.objects.filter(updated_at__gte=self._bm25_built_from - FRESH_MARGIN)
+            .order_by("-updated_at")
+            .values_list("id", "text", "created_at", "updated_at", "is_hidden", "deleted_at")[
+                :FRESH_MAX
+            ]
+        )
+        visible = [row for row in rows if not row[4] and row[5] is None]
+        tokens = {}
+        for pk, text, _, updated_at, _, _ in visible:
+            key = (pk, updated_at)
+            tokens[key] = self._fresh_tokens.get(key) or tokenize(text) or ["\x00"]
+        self._fresh_tokens = tokens  # the cache holds exactly the current fresh posts
+        return FreshDocs(
+            [row[0] for row in visible],
+            [tokens[(row[0], row[3])] for row in visible],
+            [int(row[2].timestamp()) for row in visible],
+            replaced=[row[0] for row in rows],
+        )
 
 
 def reader_for(generation: IndexGeneration) -> GenerationReader:
@@ -167,14 +202,16 @@ def close_all() -> None:
 # --- BM25 builds on disk -------------------------------------------------------------------
 
 
-def bm25_current(folder: Path) -> str | None:
+def bm25_current(folder: Path) -> dict | None:
+    """{"version", "docs", "built_from"} of the newest BM25 build, or None."""
     try:
-        return json.loads((folder / "bm25" / "current.json").read_text())["version"]
-    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        current = json.loads((folder / "bm25" / "current.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
         return None
+    return current if "version" in current and "built_from" in current else None
 
 
-def bm25_publish(folder: Path, bm25: BM25Index) -> str:
+def bm25_publish(folder: Path, bm25: BM25Index, *, built_from: datetime) -> str:
     """Write a new BM25 build beside the others and point current.json at it atomically;
     keep the previous build (a reader may be loading it), remove older ones."""
     root = folder / "bm25"
@@ -182,7 +219,8 @@ def bm25_publish(folder: Path, bm25: BM25Index) -> str:
     version = f"v{time.time_ns()}"
     bm25.save(root / version)
     tmp = root / "current.json.tmp"
-    tmp.write_text(json.dumps({"version": version, "docs": len(bm25)}))
+    current = {"version": version, "docs": len(bm25), "built_from": built_from.isoformat()}
+    tmp.write_text(json.dumps(current))
     tmp.replace(root / "current.json")
     builds = sorted(p.name for p in root.iterdir() if p.is_dir())
     for old in builds[:-2]:

@@ -22,7 +22,7 @@ import numpy as np
 from django.db.models import Max, Min, Q, QuerySet
 from django.utils import timezone
 
-from ml.bm25 import contains_phrase, tokenize, words
+from ml.bm25 import FreshDocs, contains_phrase, tokenize, words
 from ml.hybrid import FusionConfig, HybridResult, hybrid_search, recency_boost
 from ml.language import detect_language
 from posts.models import Author, Post
@@ -89,7 +89,9 @@ def _filtered_posts(query: ParsedQuery) -> QuerySet[Post]:
     return posts
 
 
-def _allowed_ids(query: ParsedQuery, reader: indexes.GenerationReader) -> np.ndarray | None:
+def _allowed_ids(
+    query: ParsedQuery, reader: indexes.GenerationReader, fresh: FreshDocs | None
+) -> np.ndarray | None:
     """The ids a filtered query may return (None when only time, or nothing, filters)."""
     allow: np.ndarray | None = None
     if query.authors or query.lang:
@@ -99,7 +101,9 @@ def _allowed_ids(query: ParsedQuery, reader: indexes.GenerationReader) -> np.nda
     bm25 = reader.bm25
     for phrase in query.phrases:
         with_phrase = (
-            bm25.ids_with_phrase(phrase, _texts_of) if bm25 is not None else np.empty(0, np.int64)
+            bm25.ids_with_phrase(phrase, _texts_of, fresh)
+            if bm25 is not None
+            else np.empty(0, np.int64)
         )
         allow = with_phrase if allow is None else np.intersect1d(allow, with_phrase)
     if query.excluded:
@@ -107,7 +111,7 @@ def _allowed_ids(query: ParsedQuery, reader: indexes.GenerationReader) -> np.nda
             allow, _ = reader.index.entries()
         for excluded in query.excluded:
             if bm25 is not None:
-                allow = np.setdiff1d(allow, bm25.ids_with_phrase(excluded, _texts_of))
+                allow = np.setdiff1d(allow, bm25.ids_with_phrase(excluded, _texts_of, fresh))
     return allow
 
 
@@ -156,7 +160,8 @@ def search_posts(
         return results
     reader = indexes.reader_for(generation)
     results.generation = generation.name
-    allow = _allowed_ids(parsed, reader)
+    fresh = reader.bm25_fresh()  # posts changed since the BM25 build: searched beside it
+    allow = _allowed_ids(parsed, reader, fresh)
     results.timings_ms["filters"] = (time.perf_counter() - started) * 1000
     fusion = fusion or FusionConfig()
     depth = max(MIN_DEPTH, 2 * (offset + k))
@@ -175,6 +180,7 @@ def search_posts(
             methods=methods,
             config=fusion,
             detect=detect_language,
+            bm25_fresh=fresh,
         )
         results.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()

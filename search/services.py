@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 # Retired generations stay on disk this long (readers may still have them open).
 RETIRED_KEEP = timedelta(hours=1)
+BUILD_QUEUE_MARGIN = timedelta(minutes=5)
 
 
 # --- queueing -----------------------------------------------------------------------------
@@ -248,7 +249,7 @@ def bm25_rebuild(*, generation: IndexGeneration) -> None:
     started_at = timezone.now()
     t0 = time.monotonic()
     bm25 = bm25_build()
-    indexes.bm25_publish(indexes.generation_folder(generation.name), bm25)
+    indexes.bm25_publish(indexes.generation_folder(generation.name), bm25, built_from=started_at)
     IndexGeneration.objects.filter(pk=generation.pk).update(
         bm25_built_at=started_at, bm25_build_ms=(time.monotonic() - t0) * 1000
     )
@@ -357,8 +358,9 @@ def generation_build(
             done = _build_chunk(index, encoder, chunk, generation, done, total, progress)
         index.commit()
         index.close()
+        bm25_started_at = timezone.now()
         bm25 = bm25_build()
-        indexes.bm25_publish(folder, bm25)
+        indexes.bm25_publish(folder, bm25, built_from=bm25_started_at)
     except BaseException as exc:
         IndexGeneration.objects.filter(pk=generation.pk).update(
             state=IndexGeneration.State.FAILED, error=f"{type(exc).__name__}: {exc}"
@@ -375,9 +377,12 @@ def generation_build(
             bm25_built_at=started_at,
             posts_done=done,
         )
-        changed = Post.objects.filter(updated_at__gte=started_at).values_list("id", flat=True)
-        index_request(post_ids=list(changed))
+        # Changes queued before the build began are in it already (with a margin for a
+        # transaction that was open while the build read the table).
+        IndexQueueEntry.objects.filter(enqueued_at__lt=started_at - BUILD_QUEUE_MARGIN).delete()
     indexes.forget_live()
+    # Whatever changed while the build ran (and slipped past the queue) is queued now.
+    index_reconcile()
     generations_prune()
     generation.refresh_from_db()
     logger.info("generation %s is live: %d posts, model %s", generation.name, done, model)

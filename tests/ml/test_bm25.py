@@ -357,3 +357,29 @@ def test_save_and_load_give_identical_answers(tmp_path):
             loaded.ids_with_phrase(query, texts_of), built.ids_with_phrase(query, texts_of)
         )
     assert len(built.search("medico", 5)[1]) > 0  # the comparison above is not vacuous
+
+
+def test_fresh_documents_score_on_the_builds_scale():
+    """A fresh copy of an indexed document scores exactly what the build gives it, and a
+    fresh document replaces its stale copy in results and obeys the filters."""
+    from ml.bm25 import FreshDocs
+
+    texts = [
+        "the flight was delayed three hours",
+        "coffee on the morning flight",
+        "lost luggage again and again",
+        "vuelo con retraso en el aeropuerto",
+        "delayed delayed flight",
+    ]
+    bm25 = BM25Index.build(np.arange(1, 6), texts, timestamps=np.arange(5) * 10)
+    copies = FreshDocs(np.arange(101, 106), [tokenize(t) for t in texts], np.arange(5) * 10)
+    for query in ("delayed flight", "luggage", "vuelo retraso", "nothing here"):
+        np.testing.assert_allclose(bm25.fresh_scores(query, copies), bm25.scores(query), atol=1e-5)
+
+    edit = FreshDocs([2], [tokenize("zeppelin over the sea")], [15])
+    assert len(bm25.search("coffee", 5, fresh=edit)[1]) == 0  # the stale copy is gone
+    assert bm25.search("zeppelin", 5, fresh=edit)[1].tolist() == [2]
+    assert bm25.search("zeppelin", 5, fresh=edit, since=16)[1].tolist() == []
+    assert bm25.search("zeppelin", 5, fresh=edit, allow_ids=[1, 3])[1].tolist() == []
+    merged = bm25.search("delayed flight zeppelin", 10, fresh=edit)[1].tolist()
+    assert set(merged) == {1, 2, 5}

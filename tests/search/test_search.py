@@ -280,3 +280,34 @@ def test_no_index_yet_returns_nothing(index_dir):
     results = selectors.search_posts(query="anything", k=5)
     assert results.hits == [] and results.generation is None
     assert selectors.index_figures()["generation"] is None
+
+
+def test_posts_newer_than_the_bm25_build_match_by_their_words_at_once(
+    corpus, settings, monkeypatch
+):
+    """Between BM25 rebuilds, a new post is scored by its words on the build's scale (so
+    it ranks first for its own text), an edited post by its new words only, and a phrase
+    filter sees both."""
+    from search import tasks
+
+    settings.PLAZA_BM25_REFRESH_S = 3600  # no rebuild during this test
+    monkeypatch.setattr(tasks.index_bm25_refresh, "apply_async", lambda *args, **kw: None)
+    post_upsert_many(
+        rows=[_row(100, "el_pais", "es", "Un eclipse total de sol oscurece Lisboa al mediodía", 5)]
+    )
+    edited = corpus["9"]
+    old_words = edited.text.split(" (nota")[0]
+    post_update(post=edited, changes={"text": "Una tormenta solar deja auroras sobre Madrid"})
+    services.index_flush()
+    new = Post.objects.get(external_id="100")
+    bm25 = indexes.reader_for(indexes.live_generation(fresh=True)).bm25
+    assert new.pk not in set(bm25.ids.tolist())  # the build predates it
+
+    hit = selectors.search_posts(query="eclipse total de sol en Lisboa", k=1).hits[0]
+    assert hit.post.pk == new.pk and set(hit.found_by) == {"dense", "bm25"}
+    by_words = selectors.search_posts(query="auroras tormenta solar", k=5, methods=("bm25",))
+    assert [h.post.pk for h in by_words.hits] == [edited.pk]
+    stale = selectors.search_posts(query=old_words, k=50, methods=("bm25",))
+    assert edited.pk not in {h.post.pk for h in stale.hits}
+    phrased = selectors.search_posts(query='"eclipse total" lisboa', k=5)
+    assert [h.post.pk for h in phrased.hits] == [new.pk]
