@@ -176,6 +176,7 @@ def index_flush(*, time_budget_s: float | None = None) -> FlushReport:
         if time.monotonic() - started > budget:
             report.more = IndexQueueEntry.objects.exists()
             break
+        bm25_refresh_request(generation=generation, schedule=False)  # a long flush stays fresh
     if report.batches:
         logger.info("index flush: %s", asdict(report))
         bm25_refresh_request(generation=generation)
@@ -198,8 +199,9 @@ def _wait_for_batch_window() -> None:
 # --- BM25 ---------------------------------------------------------------------------------
 
 
-def bm25_refresh_request(*, generation: IndexGeneration) -> None:
-    """Rebuild BM25 now if the last build is older than PLAZA_BM25_REFRESH_S, else later."""
+def bm25_refresh_request(*, generation: IndexGeneration, schedule: bool = True) -> None:
+    """Rebuild BM25 now if the last build is older than PLAZA_BM25_REFRESH_S, else (with
+    `schedule`) send a refresh task for when it will be."""
     generation.refresh_from_db(fields=["bm25_built_at"])
     interval = settings.PLAZA_BM25_REFRESH_S
     since = (
@@ -209,6 +211,8 @@ def bm25_refresh_request(*, generation: IndexGeneration) -> None:
     )
     if since is None or since >= interval:
         bm25_rebuild(generation=generation)
+        return
+    if not schedule:
         return
     from search.tasks import index_bm25_refresh as index_bm25_refresh_task
 

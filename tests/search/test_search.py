@@ -121,24 +121,16 @@ def test_filtered_queries_return_exactly_the_matching_posts(corpus):
     )
     checked = 0
     for authors, lang, (since, until), phrases, excluded in cases:
-        expected = brute_force(
-            posts,
-            authors=authors,
-            lang=lang,
-            since=since,
-            until=until,
-            phrases=phrases,
-            excluded=excluded,
-        )
-        query = _query(
-            "flight delayed vuelo",
-            authors=authors,
-            lang=lang,
-            since=since,
-            until=until,
-            phrases=phrases,
-            excluded=excluded,
-        )
+        filters = {
+            "authors": authors,
+            "lang": lang,
+            "since": since,
+            "until": until,
+            "phrases": phrases,
+            "excluded": excluded,
+        }
+        expected = brute_force(posts, **filters)
+        query = _query("flight delayed vuelo", **filters)
         found = selectors.search_posts(query=query, k=100)
         assert {h.post.pk for h in found.hits} == expected, query
         small = selectors.search_posts(query=query, k=3)
