@@ -102,6 +102,7 @@ class BM25Index:
         doc_len: np.ndarray | None = None,
         k1: float = 1.2,
         b: float = 0.75,
+        tags: np.ndarray | None = None,
     ):
         self.retriever = retriever  # None when there are no documents
         self.ids = ids  # (n,) post id at each document position
@@ -111,6 +112,7 @@ class BM25Index:
         self._vocab: dict[str, int] = retriever.vocab_dict if retriever is not None else {}
         self.doc_len = doc_len if doc_len is not None else np.ones(len(ids), np.int32)  # (n,)
         self.k1, self.b = k1, b
+        self.tags = tags if tags is not None else np.zeros(len(ids), np.int64)  # (n,) caller's
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -125,10 +127,12 @@ class BM25Index:
         timestamps: Any = None,
         langs: Sequence[str] | None = None,
         *,
+        tags: Any = None,
         k1: float = 1.2,
         b: float = 0.75,
     ) -> BM25Index:
-        """Index `texts`; `ids[i]` names `texts[i]`. Timestamps default to 0, langs to ""."""
+        """Index `texts`; `ids[i]` names `texts[i]`. Timestamps default to 0, langs to "";
+        `tags` (int64, default 0) are the caller's version of each text (see `tags_of`)."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         if len(ids) != len(texts):
             raise ValueError(
@@ -152,7 +156,14 @@ class BM25Index:
             doc_len = np.fromiter((len(doc) for doc in corpus), np.int32, len(corpus))
             retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
             retriever.index(corpus, show_progress=False)
-        return cls(retriever, ids, ts, langs_arr, doc_len, k1, b)
+        tags_arr = (
+            np.zeros(len(ids), np.int64)
+            if tags is None
+            else np.asarray(tags, dtype=np.int64).reshape(-1)
+        )
+        if len(tags_arr) != len(ids):
+            raise ValueError("ids and tags must have the same length")
+        return cls(retriever, ids, ts, langs_arr, doc_len, k1, b, tags_arr)
 
     def save(self, folder: str | os.PathLike) -> None:
         folder = Path(folder)
@@ -160,7 +171,12 @@ class BM25Index:
         if self.retriever is not None:
             self.retriever.save(str(folder / "bm25s"))
         np.savez(
-            folder / "docs.npz", ids=self.ids, ts=self.ts, langs=self.langs, doc_len=self.doc_len
+            folder / "docs.npz",
+            ids=self.ids,
+            ts=self.ts,
+            langs=self.langs,
+            doc_len=self.doc_len,
+            tags=self.tags,
         )
         meta = {"docs": len(self.ids), "k1": self.k1, "b": self.b}
         (folder / _META).write_text(json.dumps(meta))
@@ -172,9 +188,10 @@ class BM25Index:
         with np.load(folder / "docs.npz") as docs:
             ids, ts, langs = docs["ids"], docs["ts"], docs["langs"]
             doc_len = docs["doc_len"] if "doc_len" in docs.files else None
+            tags = docs["tags"] if "tags" in docs.files else None
         retriever = bm25s.BM25.load(str(folder / "bm25s"), mmap=True) if meta["docs"] else None
         k1, b = meta.get("k1", 1.2), meta.get("b", 0.75)
-        return cls(retriever, ids, ts, langs, doc_len, k1, b)
+        return cls(retriever, ids, ts, langs, doc_len, k1, b, tags)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -186,6 +203,11 @@ class BM25Index:
         sorted_ids = self.ids[self._order]
         where = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
         return self._order[where[sorted_ids[where] == ids]]
+
+    def tags_of(self, ids: Iterable[int] | np.ndarray) -> dict[int, int]:
+        """{id: tag} for the given ids that are in this build."""
+        positions = self.positions_of(ids)
+        return dict(zip(self.ids[positions].tolist(), self.tags[positions].tolist(), strict=True))
 
     def docs_with(self, token: str) -> np.ndarray:
         """Positions of the documents that contain `token` (an output of `tokenize`)."""

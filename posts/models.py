@@ -59,6 +59,8 @@ class Post(models.Model):
             models.Index(fields=["created_at"], name="post_created_at"),
             models.Index(fields=["author", "created_at"], name="post_author_created_at"),
             models.Index(fields=["lang", "created_at"], name="post_lang_created_at"),
+            # Search reads the posts changed since its last BM25 build.
+            models.Index(fields=["updated_at"], name="post_updated_at"),
         ]
 
     def __str__(self) -> str:

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import Count, Max
 
 from ml.bm25 import BM25Index, FreshDocs, tokenize
 from ml.embeddings import Encoder, EncoderConfig, get_encoder
@@ -36,10 +37,11 @@ _live: tuple[float, IndexGeneration | None] = (0.0, None)
 _readers: dict[str, GenerationReader] = {}
 _writer: tuple[str, SegmentedIndex] | None = None
 LIVE_CACHE_S = 1.0  # how long a process trusts its idea of the live generation
-# Posts changed this long before a BM25 build began count as fresh too: a transaction
-# that was open while the build read the table may have committed after it.
-FRESH_MARGIN = timedelta(seconds=60)
-FRESH_MAX = 20_000  # newest changed posts searched beside a build (a rebuild is due long before)
+# Posts changed this long before a BM25 build began are checked too: a transaction that
+# was open while the build read the table may have committed after it. (One open longer is
+# caught by the next build, which its own flush asks for.)
+FRESH_MARGIN = timedelta(seconds=5)
+FRESH_MAX = 5_000  # newest changed posts searched beside a build (a rebuild is due long before)
 
 
 def index_root() -> Path:
@@ -98,7 +100,7 @@ class GenerationReader:
         self._bm25_version: str | None = None
         self._bm25_built_from: datetime | None = None
         self._bm25_lock = threading.Lock()
-        self._fresh_tokens: dict[tuple[int, datetime], list[str]] = {}
+        self._fresh: tuple[tuple, FreshDocs | None] = ((), None)  # (stamp, docs)
 
     @property
     def encoder(self) -> Encoder:
@@ -119,7 +121,8 @@ class GenerationReader:
                     try:
                         self._bm25 = BM25Index.load(self.folder / "bm25" / version)
                         self._bm25_version = version
-                        self._bm25_built_from = datetime.fromisoformat(current["built_from"])
+                        built_from = current.get("built_from")  # absent: no fresh posts known
+                        self._bm25_built_from = built_from and datetime.fromisoformat(built_from)
                     except FileNotFoundError:  # replaced under us: keep the previous one
                         logger.info("bm25 build %s vanished while loading", version)
         return self._bm25
@@ -127,27 +130,40 @@ class GenerationReader:
     def bm25_fresh(self) -> FreshDocs | None:
         """The posts changed since the BM25 build began: the visible ones to search beside
         it, all of them to mask in it (ml.bm25.FreshDocs). None before the first build."""
-        if self.bm25 is None or self._bm25_built_from is None:
+        bm25 = self.bm25
+        if bm25 is None or self._bm25_built_from is None:
             return None
+        changed = Post.objects.filter(updated_at__gte=self._bm25_built_from - FRESH_MARGIN)
+        # One cheap aggregate (the updated_at index) says whether anything changed since
+        # the last call; the fresh documents are rebuilt only then.
+        figures = changed.aggregate(n=Count("id"), last=Max("updated_at"))
+        stamp = (self._bm25_version, figures["n"], figures["last"])
+        if stamp == self._fresh[0]:
+            return self._fresh[1]
         rows = list(
-            Post.objects.filter(updated_at__gte=self._bm25_built_from - FRESH_MARGIN)
-            .order_by("-updated_at")
-            .values_list("id", "text", "created_at", "updated_at", "is_hidden", "deleted_at")[
-                :FRESH_MAX
-            ]
+            changed.order_by("-updated_at").values_list(
+                "id", "text", "created_at", "is_hidden", "deleted_at", "content_hash"
+            )[:FRESH_MAX]
         )
-        visible = [row for row in rows if not row[4] and row[5] is None]
-        tokens = {}
-        for pk, text, _, updated_at, _, _ in visible:
-            key = (pk, updated_at)
-            tokens[key] = self._fresh_tokens.get(key) or tokenize(text) or ["\x00"]
-        self._fresh_tokens = tokens  # the cache holds exactly the current fresh posts
-        return FreshDocs(
-            [row[0] for row in visible],
-            [tokens[(row[0], row[3])] for row in visible],
-            [int(row[2].timestamp()) for row in visible],
-            replaced=[row[0] for row in rows],
+        in_build = bm25.tags_of([row[0] for row in rows])
+        fresh, replaced = [], []
+        for pk, text, created_at, is_hidden, deleted_at, content_hash in rows:
+            ts = int(created_at.timestamp())
+            visible = not is_hidden and deleted_at is None
+            if visible and in_build.get(pk) == tag_of(content_hash, ts):
+                continue  # the build has this very text
+            if pk in in_build:
+                replaced.append(pk)
+            if visible:
+                fresh.append((pk, tokenize(text) or ["\x00"], ts))
+        docs = FreshDocs(
+            [pk for pk, _, _ in fresh],
+            [tokens for _, tokens, _ in fresh],
+            [ts for _, _, ts in fresh],
+            replaced=replaced,
         )
+        self._fresh = (stamp, docs)
+        return docs
 
 
 def reader_for(generation: IndexGeneration) -> GenerationReader:
@@ -208,7 +224,7 @@ def bm25_current(folder: Path) -> dict | None:
         current = json.loads((folder / "bm25" / "current.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    return current if "version" in current and "built_from" in current else None
+    return current if "version" in current else None
 
 
 def bm25_publish(folder: Path, bm25: BM25Index, *, built_from: datetime) -> str:

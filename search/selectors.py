@@ -184,7 +184,7 @@ def search_posts(
         )
         results.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        hits = _load_hits(ranked, parsed, recency, fusion, results.terms)
+        hits = _load_hits(ranked, parsed, recency, fusion, results.terms, offset + k + 1)
         results.timings_ms["load"] = (time.perf_counter() - t0) * 1000
         if len(hits) >= offset + k + 1 or ranked.exhausted or depth >= 20_000:
             break
@@ -202,10 +202,21 @@ def _load_hits(
     recency: bool,
     fusion: FusionConfig,
     terms: list[str],
+    need: int,
 ) -> list[SearchHit]:
-    ids = [f.id for f in ranked.fused]
-    posts = Post.objects.visible().select_related("author").in_bulk(ids)
-    fused = [f for f in ranked.fused if f.id in posts and _passes(posts[f.id], query)]
+    """The first `need` candidates that are visible and pass the filters, best first.
+
+    Rows load in fused order, a chunk at a time, until `need` pass (the recency boost
+    reorders by time, so it loads them all)."""
+    posts: dict[int, Post] = {}
+    fused = []
+    chunk = len(ranked.fused) if recency else max(2 * need, 20)
+    for start in range(0, len(ranked.fused), chunk):
+        part = ranked.fused[start : start + chunk]
+        posts.update(Post.objects.visible().select_related("author").in_bulk([f.id for f in part]))
+        fused += [f for f in part if f.id in posts and _passes(posts[f.id], query)]
+        if len(fused) >= need:
+            break
     if recency:
         stamps = {pk: post.created_at.timestamp() for pk, post in posts.items()}
         fused = recency_boost(fused, stamps, time.time(), fusion)
@@ -219,7 +230,7 @@ def _load_hits(
             method_scores={m: ranked.scores[m][f.id] for m in f.ranks},
             matched_terms=sorted(wanted.intersection(tokenize(posts[f.id].text))),
         )
-        for f in fused
+        for f in fused[:need]
     ]
 
 

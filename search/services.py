@@ -237,16 +237,21 @@ def bm25_refresh(*, generation_id: int) -> bool:
 
 def bm25_build(*, progress: Callable[[int], None] | None = None) -> BM25Index:
     """BM25 over every visible post, from the database (the source of truth)."""
-    ids, texts, ts, langs = [], [], [], []
-    rows = Post.objects.visible().order_by("id").values_list("id", "text", "created_at", "lang")
-    for pk, text, created_at, lang in rows.iterator(chunk_size=5000):
+    ids, texts, ts, langs, tags = [], [], [], [], []
+    rows = (
+        Post.objects.visible()
+        .order_by("id")
+        .values_list("id", "text", "created_at", "lang", "content_hash")
+    )
+    for pk, text, created_at, lang, content_hash in rows.iterator(chunk_size=5000):
         ids.append(pk)
         texts.append(text)
         ts.append(int(created_at.timestamp()))
         langs.append(lang or detect_language(text) or "")
+        tags.append(indexes.tag_of(content_hash, ts[-1]))
         if progress is not None and len(ids) % 5000 == 0:
             progress(5000)
-    return BM25Index.build(ids, texts, ts, langs)
+    return BM25Index.build(ids, texts, ts, langs, tags=tags)
 
 
 def bm25_rebuild(*, generation: IndexGeneration) -> None:
