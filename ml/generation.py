@@ -179,6 +179,11 @@ class Generator:
     def count_tokens(self, text: str) -> int:
         raise NotImplementedError
 
+    @property
+    def last_usage(self) -> tuple[int, int, str]:
+        """(prompt tokens, answer tokens, finish reason) of the last answer streamed."""
+        return self._prompt_tokens, self._tokens, self._finish
+
     def _pieces(self, messages: list[dict[str, str]], params: SamplingParams) -> Iterator[str]:
         raise NotImplementedError
 
