@@ -1,0 +1,228 @@
+"""JSON API and event stream for answers.
+
+    POST /api/answers                  {"q": "..."} -> 202 {"id", "status", "url", "events_url"}
+    GET  /api/answers/{id}             the answer so far (or final), with citations and timings
+    GET  /api/answers/{id}/events      text/event-stream: "token" events with the new text,
+                                       then one "done" (or "failed"); Last-Event-ID resumes
+    POST /api/answers/{id}/feedback    {"helpful": true, "comment": "..."}
+
+An answer is readable by whoever asked for it (the signed-in user, or the browser session
+that created it) and by staff; anyone else gets 404. Creating answers is rate-limited
+per user (signed out: per address): 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+from django.http import Http404, HttpRequest, StreamingHttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import permissions, serializers, status
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from posts.models import Post
+from search.answers import AnswerRateLimited, answer_create, answer_feedback_record
+from search.models import Answer
+from search.query import MAX_QUERY_CHARS, QueryError
+
+SESSION_KEY = "plaza_answers"  # answer ids this browser session created
+STREAM_POLL_S = 0.2
+STREAM_MAX_S = 300  # a client reconnects (Last-Event-ID) after this
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def answer_for(request: HttpRequest, answer_id) -> Answer:
+    """The answer if this request may read it, else 404 (never 403: ids are not confirmed)."""
+    answer = Answer.objects.filter(pk=answer_id).first()
+    user = request.user
+    allowed = answer is not None and (
+        (user.is_authenticated and (user.is_staff or answer.user_id == user.pk))
+        or str(answer.pk) in request.session.get(SESSION_KEY, [])
+    )
+    if not allowed:
+        raise Http404("no such answer")
+    return answer
+
+
+def remember(request: HttpRequest, answer: Answer) -> None:
+    ids = request.session.get(SESSION_KEY, [])[-49:]
+    request.session[SESSION_KEY] = [*ids, str(answer.pk)]
+
+
+def answer_data(answer: Answer, request: HttpRequest | None = None) -> dict:
+    posts = Post.objects.visible().select_related("author").in_bulk(answer.retrieved)
+    retrieved = []
+    for n, pk in enumerate(answer.retrieved, start=1):
+        post = posts.get(pk)
+        if post is None:  # deleted since: its number stays, its text goes
+            retrieved.append({"n": n, "removed": True})
+            continue
+        path = reverse("posts:detail", args=[post.pk])
+        retrieved.append(
+            {
+                "n": n,
+                "post_id": post.external_id,
+                "id": post.pk,
+                "author": post.author.handle,
+                "text": post.text,
+                "url": request.build_absolute_uri(path) if request is not None else path,
+            }
+        )
+    return {
+        "id": str(answer.pk),
+        "question": answer.question,
+        "filters": answer.filters,
+        "status": answer.status,
+        "text": answer.text,
+        "citations": [
+            {"n": c["n"], "post_id": c["external_id"], "written": c["written"]}
+            for c in answer.citations
+            if c["post"] in posts
+        ],
+        "retrieved": retrieved,
+        "sentences": answer.sentences,
+        "timings": {
+            "retrieval_ms": answer.retrieval_ms,
+            "first_token_ms": answer.first_token_ms,
+            "total_ms": answer.total_ms,
+        },
+        "tokens": {"prompt": answer.prompt_tokens, "completion": answer.completion_tokens},
+        "model": answer.model,
+        "error": answer.error,
+    }
+
+
+class AnswerCreateSerializer(serializers.Serializer):
+    q = serializers.CharField(max_length=MAX_QUERY_CHARS, help_text="The question; operators work.")
+
+
+class FeedbackSerializer(serializers.Serializer):
+    helpful = serializers.BooleanField()
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class AnswersView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=AnswerCreateSerializer,
+        responses={202: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="Bad q"),
+                   429: OpenApiResponse(description="Too many questions; see Retry-After")},
+        summary="Ask a question: the answer is written in the background",
+    )  # fmt: skip
+    def post(self, request: Request) -> Response:
+        params = AnswerCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        try:
+            answer = answer_create(
+                question=params.validated_data["q"], user=request.user, client_ip=client_ip(request)
+            )
+        except QueryError as exc:
+            return Response({"q": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        except AnswerRateLimited as exc:
+            return Response(
+                {"detail": str(exc)},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(exc.retry_after_s)},
+            )
+        remember(request, answer)
+        url = reverse("api-answer", args=[answer.pk])
+        return Response(
+            {
+                "id": str(answer.pk),
+                "status": answer.status,
+                "url": request.build_absolute_uri(url),
+                "events_url": request.build_absolute_uri(
+                    reverse("api-answer-events", args=[answer.pk])
+                ),
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class AnswerView(APIView):
+    permission_classes = [permissions.AllowAny]  # owner, session or staff: see answer_for
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="An answer, so far or final")
+    def get(self, request: Request, answer_id) -> Response:
+        return Response(answer_data(answer_for(request, answer_id), request))
+
+
+def _events(answer_id, offset: int) -> Iterator[str]:
+    deadline = time.monotonic() + STREAM_MAX_S
+    while time.monotonic() < deadline:
+        answer = Answer.objects.filter(pk=answer_id).first()
+        if answer is None:
+            return
+        if len(answer.text) > offset:
+            piece, offset = answer.text[offset:], len(answer.text)
+            yield f"id: {offset}\nevent: token\ndata: {json.dumps({'text': piece})}\n\n"
+        if answer.finished:
+            kind = "done" if answer.status == Answer.Status.DONE else "failed"
+            yield f"event: {kind}\ndata: {json.dumps(answer_data(answer))}\n\n"
+            return
+        yield ": keep-alive\n\n"
+        time.sleep(STREAM_POLL_S)
+
+
+class EventStreamRenderer(BaseRenderer):
+    """Lets content negotiation accept `Accept: text/event-stream` (EventSource sends it)."""
+
+    media_type = "text/event-stream"
+    format = "txt"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode()  # errors only: events bypass renderers
+
+
+class AnswerEventsView(APIView):
+    permission_classes = [permissions.AllowAny]  # owner, session or staff: see answer_for
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
+    @extend_schema(
+        responses={200: OpenApiResponse(description="text/event-stream")},
+        summary="Follow an answer as it is written (server-sent events)",
+    )
+    def get(self, request: Request, answer_id):
+        answer = answer_for(request, answer_id)
+        try:
+            offset = max(0, int(request.headers.get("Last-Event-ID", "0")))
+        except ValueError:
+            offset = 0
+        response = StreamingHttpResponse(
+            _events(answer.pk, offset), content_type="text/event-stream"
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: pass events through at once
+        return response
+
+
+class AnswerFeedbackView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=FeedbackSerializer, responses={201: OpenApiTypes.OBJECT},
+                   summary="Rate an answer")  # fmt: skip
+    def post(self, request: Request, answer_id) -> Response:
+        answer = answer_for(request, answer_id)
+        params = FeedbackSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        feedback = answer_feedback_record(
+            answer=answer,
+            user=request.user,
+            helpful=params.validated_data["helpful"],
+            comment=params.validated_data.get("comment", ""),
+        )
+        return Response(
+            {"helpful": feedback.helpful, "comment": feedback.comment},
+            status=status.HTTP_201_CREATED,
+        )
