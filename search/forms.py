@@ -38,6 +38,20 @@ class SearchForm(forms.Form):
         fields = ("author", "lang", "since", "until")
         return not data["q"].strip() and not any(data[name] for name in fields)
 
+    @property
+    def parsed_query_text(self) -> str:
+        """The query with the filter fields written as operators (the answer's question)."""
+        data = self.cleaned_data
+        parts = [data["q"].strip()]
+        if data["author"].strip():
+            parts.append(f"from:{data['author'].strip().removeprefix('@')}")
+        if data["lang"].strip():
+            parts.append(f"lang:{data['lang'].strip().lower()}")
+        for name in ("since", "until"):
+            if data[name]:
+                parts.append(f"{name}:{data[name].isoformat()}")
+        return " ".join(part for part in parts if part)
+
     def parsed_query(self) -> ParsedQuery:
         """The query with the filter fields folded in; raises search.query.QueryError."""
         data = self.cleaned_data
