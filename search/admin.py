@@ -14,7 +14,7 @@ from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
 
 from search import selectors, services
-from search.models import IndexGeneration, IndexQueueEntry
+from search.models import Answer, AnswerFeedback, IndexGeneration, IndexQueueEntry
 from search.tasks import generation_build as generation_build_task
 from search.tasks import index_compact as index_compact_task
 from search.tasks import reconcile as reconcile_task
@@ -254,4 +254,93 @@ class IndexQueueEntryAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+# --- answers ------------------------------------------------------------------------------
+
+
+class FeedbackInline(admin.TabularInline):
+    model = AnswerFeedback
+    extra = 0
+    can_delete = False
+    fields = ["helpful", "comment", "user", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class FeedbackFilter(admin.SimpleListFilter):
+    title = "feedback"
+    parameter_name = "feedback"
+
+    def lookups(self, request, model_admin):
+        return [("up", "Rated helpful"), ("down", "Rated unhelpful"), ("none", "Not rated")]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "up":
+                return queryset.filter(feedback__helpful=True).distinct()
+            case "down":
+                return queryset.filter(feedback__helpful=False).distinct()
+            case "none":
+                return queryset.filter(feedback__isnull=True)
+        return queryset
+
+
+@admin.register(Answer)
+class AnswerAdmin(admin.ModelAdmin):
+    """The answer log: what was asked, what was answered from which posts, how fast."""
+
+    list_display = [
+        "question_excerpt",
+        "status",
+        "citation_count",
+        "total_ms",
+        "model",
+        "created_at",
+    ]
+    list_filter = ["status", FeedbackFilter, "model", "created_at"]
+    search_fields = ["question", "text"]
+    date_hierarchy = "created_at"
+    inlines = [FeedbackInline]
+    show_full_result_count = False
+    readonly_fields = [
+        "question", "filters", "status", "text", "citations", "retrieved", "sentences",
+        "model", "adapter", "retrieval_ms", "first_token_ms", "total_ms", "prompt_tokens",
+        "completion_tokens", "error", "user", "client_ip", "created_at", "started_at",
+        "finished_at",
+    ]  # fmt: skip
+    exclude = ["cited_posts"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="question")
+    def question_excerpt(self, answer: Answer) -> str:
+        return answer.question[:80]
+
+    @admin.display(description="citations")
+    def citation_count(self, answer: Answer) -> int:
+        return len(answer.citations)
+
+
+@admin.register(AnswerFeedback)
+class AnswerFeedbackAdmin(admin.ModelAdmin):
+    """What readers said about answers, newest first."""
+
+    list_display = ["answer", "helpful", "comment", "user", "created_at"]
+    list_filter = ["helpful", "created_at"]
+    search_fields = ["comment", "answer__question"]
+    list_select_related = ["answer", "user"]
+    readonly_fields = ["answer", "user", "helpful", "comment", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

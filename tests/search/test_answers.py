@@ -135,3 +135,21 @@ def test_a_failing_run_ends_failed_and_a_dead_worker_is_swept(indexed_posts, ask
     )
     assert answer_services.answers_fail_stale() == 1
     assert Answer.objects.get(pk=stuck["id"]).status == "failed"
+
+
+def test_the_answer_log_and_feedback_render_in_admin(client, make_user):
+    """Staff see answers (filters by status and feedback) and the feedback list; the
+    model's text is escaped there too."""
+    from search.models import AnswerFeedback
+
+    answer = Answer.objects.create(
+        question="q?", text="<script>alert(1)</script> [1]", status="done", model="m"
+    )
+    AnswerFeedback.objects.create(answer=answer, helpful=False, comment="<b>bad</b>")
+    client.force_login(make_user("root", superuser=True))
+    for params in ({}, {"status": "done"}, {"feedback": "down"}, {"feedback": "none"}):
+        assert client.get("/admin/search/answer/", params).status_code == 200
+    page = client.get(f"/admin/search/answer/{answer.pk}/change/").content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    feedback = client.get("/admin/search/answerfeedback/", {"helpful__exact": "0"})
+    assert feedback.status_code == 200 and "&lt;b&gt;bad&lt;/b&gt;" in feedback.content.decode()
