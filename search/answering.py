@@ -48,6 +48,15 @@ PROMPT = ChatPromptTemplate.from_messages(
 
 
 @dataclass
+class Source:
+    """A post put in front of the model: its id (external id), author and text."""
+
+    id: str
+    author: str
+    text: str
+
+
+@dataclass
 class AnswerEvent:
     kind: str  # "retrieved", "token", "done"
     text: str = ""
@@ -58,7 +67,7 @@ class AnswerEvent:
 @dataclass
 class AnswerResult:
     text: str
-    hits: list[SearchHit]  # the posts retrieved, numbered from 1
+    hits: list[SearchHit]  # the posts retrieved, numbered from 1 (site search)
     citations: list[int]  # numbers the answer rests on (written or attributed), in order
     written_citations: list[int]
     sentences: list[Sentence]
@@ -66,6 +75,7 @@ class AnswerResult:
     timings: dict[str, float]
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    sources: list[Source] = field(default_factory=list)  # the same posts, as the model saw them
 
 
 def chat_model(**overrides) -> PlazaChatModel:
@@ -77,13 +87,17 @@ def chat_model(**overrides) -> PlazaChatModel:
     return PlazaChatModel(generator=config, **({"max_tokens": 160} | overrides))
 
 
-def _fence(hits: list[SearchHit]) -> str:
+def _fence(sources: list[Source]) -> str:
     """The posts, numbered, each between markers that no post text can close early."""
     lines = []
-    for n, hit in enumerate(hits, start=1):
-        text = hit.post.text[:MAX_POST_CHARS].replace("<<<", "‹‹‹").replace(">>>", "›››")
-        lines.append(f"[{n}] @{hit.post.author.handle}: <<<{text}>>>")
+    for n, source in enumerate(sources, start=1):
+        text = source.text[:MAX_POST_CHARS].replace("<<<", "‹‹‹").replace(">>>", "›››")
+        lines.append(f"[{n}] @{source.author}: <<<{text}>>>")
     return "\n".join(lines)
+
+
+def source_of(hit: SearchHit) -> Source:
+    return Source(id=hit.post.external_id, author=hit.post.author.handle, text=hit.post.text)
 
 
 def _relevant(hit: SearchHit) -> bool:
@@ -97,18 +111,47 @@ def answer_stream(
     started = time.perf_counter()
     parsed = parse_query(question) if isinstance(question, str) else question
     hits = [h for h in search_posts(query=parsed, k=sources).hits if _relevant(h)]
-    timings = {"retrieval_ms": (time.perf_counter() - started) * 1000}
+    retrieval_ms = (time.perf_counter() - started) * 1000
     yield AnswerEvent("retrieved", hits=hits)
+    encode = None
+    if hits:
+        encode = indexes.reader_for(indexes.live_generation()).encoder.encode
+    for event in answer_from_sources(
+        question=parsed.text,
+        sources=[source_of(hit) for hit in hits],
+        encode=encode,
+        chat=chat,
+        started=started,
+        retrieval_ms=retrieval_ms,
+    ):
+        if event.result is not None:
+            event.result.hits = hits
+        yield event
+
+
+def answer_from_sources(
+    *,
+    question: str,
+    sources: list[Source],
+    encode,
+    chat=None,
+    started: float | None = None,
+    retrieval_ms: float = 0.0,
+) -> Iterator[AnswerEvent]:
+    """The model's answer over given sources: text events as it streams, then the result
+    (citations checked, sentences attributed with `encode`, the retrieval encoder)."""
+    started = time.perf_counter() if started is None else started
+    timings = {"retrieval_ms": retrieval_ms}
     chat = chat or chat_model()
-    if not hits:
-        timings |= {"first_token_ms": timings["retrieval_ms"], "total_ms": timings["retrieval_ms"]}
+    if not sources:
+        timings |= {"first_token_ms": retrieval_ms, "total_ms": retrieval_ms}
         yield AnswerEvent("token", text=NOTHING_FOUND)
         result = AnswerResult(NOTHING_FOUND, [], [], [], [], chat.generator.model, timings)
         yield AnswerEvent("done", result=result)
         return
-    inputs = RunnableLambda(lambda _: {"posts": _fence(hits), "question": parsed.text})
+    inputs = RunnableLambda(lambda _: {"posts": _fence(sources), "question": question})
     chain = inputs | PROMPT | chat
-    tracker = CitationTracker(len(hits))
+    tracker = CitationTracker(len(sources))
     parts: list[str] = []
     usage: dict = {}
     for chunk in chain.stream(None):
@@ -124,15 +167,13 @@ def answer_stream(
         parts.append(tail)
         yield AnswerEvent("token", text=tail)
     text = "".join(parts).strip()
-    reader = indexes.reader_for(indexes.live_generation())
-    encode = reader.encoder.encode
-    source_vectors = encode([hit.post.text for hit in hits])  # (n, d)
+    source_vectors = encode([source.text for source in sources])  # (n, d)
     sentences = attribute(text, np.asarray(source_vectors), encode, threshold=ATTRIBUTION_THRESHOLD)
     timings["total_ms"] = (time.perf_counter() - started) * 1000
     timings.setdefault("first_token_ms", timings["total_ms"])
     result = AnswerResult(
         text=text,
-        hits=hits,
+        hits=[],
         citations=cited_sources(sentences),
         written_citations=list(tracker.cited),
         sentences=sentences,
@@ -140,5 +181,6 @@ def answer_stream(
         timings=timings,
         prompt_tokens=usage.get("input_tokens", 0),
         completion_tokens=usage.get("output_tokens", 0),
+        sources=sources,
     )
     yield AnswerEvent("done", result=result)

@@ -12,7 +12,7 @@ from django.core.management import call_command
 
 from posts.services import post_upsert_many
 from search import services
-from search.answering import NOTHING_FOUND, _fence, answer_stream
+from search.answering import NOTHING_FOUND, _fence, answer_stream, source_of
 from tests.search.conftest import CORPUS, corpus_rows
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ def test_a_post_cannot_close_its_quote(corpus_posts):
     from search.selectors import SearchHit
 
     post = Post.objects.select_related("author").get(external_id="99")
-    fenced = _fence([SearchHit(post, 1.0, ["bm25"], {}, {}, [])])
+    fenced = _fence([source_of(SearchHit(post, 1.0, ["bm25"], {}, {}, []))])
     assert fenced.count("<<<") == 1 and fenced.count(">>>") == 1
     assert fenced.endswith(">>>")
 

@@ -1,0 +1,192 @@
+"""python manage.py evaluate_answers DIR --answers FILE [--lang en] [--limit N] [--json]
+
+Answers the questions of a BEIR-format collection (DIR: corpus.jsonl, queries.jsonl,
+qrels/test.tsv) with the site's chain: the corpus is indexed into a temporary index with
+the site's code (ml.index, ml.bm25, the configured encoder), the top posts retrieved by
+hybrid search (with the site's relevance rule), and answered by the configured model
+through the same prompt, streaming, citation check and attribution. FILE holds the gold
+answers (`{"_id": query id, "<lang>": [answers]}` per line; --lang picks the language,
+default: the collection's folder suffix, else en).
+
+Prints: the share of answers that contain a gold answer (case and accents folded), the
+citation precision (cited posts that are relevant), the share of answers with no valid
+citation (as written by the model, and after attribution), and first-token and total
+latency (p50, p95). With --json the last line is one JSON object of those figures.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ml.bm25 import BM25Index, fold
+from ml.evaluation import BeirFormatError, load_beir
+from ml.hybrid import hybrid_search
+from ml.index import SegmentedIndex
+from ml.language import detect_language, detect_languages
+from search import indexes
+from search.answering import (
+    ANSWER_SOURCES,
+    MIN_DENSE_COSINE,
+    Source,
+    answer_from_sources,
+    chat_model,
+)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+class Command(BaseCommand):
+    help = "Evaluate generated answers (gold-answer rate, citations, latency) on a BEIR set."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("dir", type=Path, metavar="DIR")
+        parser.add_argument("--answers", type=Path, required=True, metavar="FILE")
+        parser.add_argument("--lang", default=None, help="Gold answers' language key.")
+        parser.add_argument("--limit", type=int, default=None, help="First N questions only.")
+        parser.add_argument("--json", action="store_true", help="End with one JSON line.")
+
+    def handle(self, *args, **options) -> None:
+        folder: Path = options["dir"]
+        if not folder.is_dir():
+            raise CommandError(f"{folder}: not a folder (expected a BEIR collection)")
+        try:
+            collection = load_beir(folder)
+        except BeirFormatError as exc:
+            raise CommandError(str(exc)) from None
+        lang = options["lang"] or (folder.name.rsplit("-", 1)[-1] if "-" in folder.name else "en")
+        gold = self._gold(options["answers"], lang)
+        query_ids = [q for q in collection.queries if q in gold][: options["limit"]]
+        if not query_ids:
+            raise CommandError(f"{options['answers']}: no gold answers for this collection")
+        model = settings.PLAZA_EMBED_MODEL
+        encoder = indexes.encoder_for(model)
+        doc_ids = list(collection.corpus)
+        texts = [collection.corpus[d] for d in doc_ids]
+        chat = chat_model()
+        rows = []
+        with tempfile.TemporaryDirectory(prefix="plaza-eval-answers-") as tmp:
+            index = SegmentedIndex.open(Path(tmp) / "vectors", encoder.dim)
+            numbers = np.arange(1, len(doc_ids) + 1, dtype=np.int64)
+            index.upsert(numbers, encoder.encode(texts), np.zeros(len(numbers), np.int64))
+            index.commit()
+            bm25 = BM25Index.build(numbers, texts, langs=detect_languages(texts))
+            self.stderr.write(
+                f"{folder.name}: {len(doc_ids)} passages, {len(query_ids)} questions; "
+                f"answers by {chat.generator.model}"
+            )
+            for done, query_id in enumerate(query_ids, start=1):
+                rows.append(
+                    self._one(query_id, collection, index, bm25, encoder, chat, doc_ids, gold)
+                )
+                if done % 25 == 0:
+                    self.stderr.write(f"  {done}/{len(query_ids)}")
+            index.close()
+        self._report(rows, options["json"], folder.name)
+
+    @staticmethod
+    def _gold(path: Path, lang: str) -> dict[str, list[str]]:
+        if not path.is_file():
+            raise CommandError(f"--answers {path}: no such file")
+        gold = {}
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise CommandError(f"{path}:{number}: not JSON ({exc.msg})") from None
+                if row.get(lang):
+                    gold[str(row["_id"])] = [str(answer) for answer in row[lang]]
+        return gold
+
+    @staticmethod
+    def _one(query_id, collection, index, bm25, encoder, chat, doc_ids, gold) -> dict:
+        question = collection.queries[query_id]
+        started = time.perf_counter()
+        ranked = hybrid_search(
+            question,
+            index=index,
+            bm25=bm25,
+            encode=encoder.encode,
+            encoder_languages=indexes.encoder_languages(settings.PLAZA_EMBED_MODEL),
+            depth=100,
+            detect=detect_language,
+        )
+        picked = [
+            f
+            for f in ranked.fused
+            if "bm25" in f.ranks or ranked.scores["dense"].get(f.id, 0.0) >= MIN_DENSE_COSINE
+        ][:ANSWER_SOURCES]
+        sources = [
+            Source(doc_ids[f.id - 1], "source", collection.corpus[doc_ids[f.id - 1]])
+            for f in picked
+        ]
+        retrieval_ms = (time.perf_counter() - started) * 1000
+        result = None
+        for event in answer_from_sources(
+            question=question,
+            sources=sources,
+            encode=encoder.encode,
+            chat=chat,
+            started=started,
+            retrieval_ms=retrieval_ms,
+        ):
+            if event.kind == "done":
+                result = event.result
+        relevant = {doc for doc, grade in collection.qrels[query_id].items() if grade > 0}
+        text = fold(result.text)
+        cited = [sources[n - 1].id for n in result.citations]
+        return {
+            "gold": any(fold(answer) in text for answer in gold[query_id]),
+            "cited": cited,
+            "cited_relevant": sum(doc in relevant for doc in cited),
+            "written": bool(result.written_citations),
+            "any_citation": bool(result.citations),
+            "retrieved_relevant": any(s.id in relevant for s in sources),
+            "first_token_after_retrieval_ms": result.timings["first_token_ms"] - retrieval_ms,
+            "total_ms": result.timings["total_ms"],
+            "tokens": result.completion_tokens,
+            "generation_s": (result.timings["total_ms"] - retrieval_ms) / 1000,
+        }
+
+    def _report(self, rows: list[dict], as_json: bool, name: str) -> None:
+        n = len(rows)
+        cited = sum(len(r["cited"]) for r in rows)
+        tokens = sum(r["tokens"] for r in rows)
+        seconds = sum(r["generation_s"] for r in rows)
+        first = [r["first_token_after_retrieval_ms"] for r in rows]
+        total = [r["total_ms"] for r in rows]
+        figures = {
+            "set": name,
+            "questions": n,
+            "gold_answer_rate": sum(r["gold"] for r in rows) / n,
+            "citation_precision": (sum(r["cited_relevant"] for r in rows) / cited)
+            if cited
+            else 0.0,
+            "no_valid_citation_written": sum(not r["written"] for r in rows) / n,
+            "no_valid_citation": sum(not r["any_citation"] for r in rows) / n,
+            "retrieved_a_relevant_post": sum(r["retrieved_relevant"] for r in rows) / n,
+            "first_token_after_retrieval_ms_p50": statistics.median(first),
+            "first_token_after_retrieval_ms_p95": _percentile(first, 95),
+            "total_ms_p50": statistics.median(total),
+            "total_ms_p95": _percentile(total, 95),
+            "tokens_per_s": tokens / seconds if seconds else 0.0,
+        }
+        for key, value in figures.items():
+            shown = f"{value:.3f}" if isinstance(value, float) else value
+            self.stdout.write(f"{key:40} {shown}")
+        if as_json:
+            self.stdout.write(
+                json.dumps(
+                    {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
+                )
+            )
