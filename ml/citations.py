@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ml.bm25 import tokenize
+
 _CITATION = re.compile(r"\[\s*(\d{1,3}(?:\s*,\s*\d{1,3})*)\s*\]")
 _OPEN = re.compile(r"\[[\d,\s]{0,12}$")  # a citation that may still be arriving
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
@@ -90,10 +92,15 @@ def attribute(
     encode: Callable[[list[str]], np.ndarray],
     *,
     threshold: float = 0.5,
+    source_texts: Sequence[str] | None = None,
+    overlap: float = 0.6,
 ) -> list[Sentence]:
     """The answer's sentences with their sources (see the module docstring).
 
-    source_vectors: (n_sources, d) unit vectors of the numbered sources, in order.
+    source_vectors: (n_sources, d) unit vectors of the numbered sources, in order. With
+    `source_texts`, a sentence whose content words (ml.bm25.tokenize, two or more) are at
+    least `overlap` found in one source is attributed to it too: a short sentence that
+    copies a source's words ("It gave up 308 points.") embeds far from a long paragraph.
     """
     sentences = []
     for part in split_sentences(text):
@@ -103,11 +110,19 @@ def attribute(
     if uncited and len(source_vectors):
         vectors = encode([_CITATION.sub("", s.text) for s in uncited])  # (m, d)
         similarity = vectors @ np.asarray(source_vectors, dtype=np.float32).T  # (m, n)
+        source_words = [set(tokenize(text)) for text in source_texts or []]
         for sentence, row in zip(uncited, similarity, strict=True):
             best = int(np.argmax(row))
             sentence.similarity = float(row[best])
             if row[best] >= threshold:
                 sentence.attributed = best + 1
+                continue
+            words = set(tokenize(_CITATION.sub("", sentence.text)))
+            if len(words) >= 2 and source_words:
+                shares = [len(words & found) / len(words) for found in source_words]
+                best = int(np.argmax(shares))
+                if shares[best] >= overlap:
+                    sentence.attributed = best + 1
     return sentences
 
 

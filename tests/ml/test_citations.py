@@ -64,3 +64,18 @@ def test_uncited_sentences_are_attributed_or_marked_unsupported():
     assert sentences[1].attributed == 2 and sentences[1].supported
     assert sentences[2].attributed is None and not sentences[2].supported
     assert cited_sources(sentences) == [2]
+
+
+def test_a_sentence_that_copies_a_sources_words_is_attributed_to_it():
+    """Low cosine (a short sentence against a long source) but the source's own words:
+    attributed by overlap; too few words, or words from nowhere, stay unsupported."""
+    sources = encode_words(["rain", "coffee"])  # vectors unrelated to the sentences below
+    texts = ["The Panthers defense gave up just 308 points", "Coffee grows in Brazil"]
+    sentences = attribute(
+        "It gave up 308 points. Points. Zebras sing.",
+        sources,
+        encode_words,
+        threshold=0.99,
+        source_texts=texts,
+    )
+    assert [s.attributed for s in sentences] == [1, None, None]
