@@ -7,6 +7,8 @@ Asks N questions (XQuAD-en's first N, from ../shared/data/retrieval/xquad-en or
 PLAZA_SHARED_DATA; a fixed list when the data is absent), greedy, T tokens at most, with:
   - bare llama.cpp: llama_cpp.Llama(...).create_chat_completion(stream=True);
   - ours, llama.cpp: ml.generation.get_generator(GeneratorConfig()).stream(...);
+  - ours, LangChain: prompt | ml.langchain.PlazaChatModel, streamed (the answer chain's
+    model path: LCEL, callbacks, chunk objects);
   - bare transformers: AutoModelForCausalLM.generate over the de-quantised GGUF, fp32;
   - ours, transformers: GeneratorConfig(backend="transformers").stream(...).
 The paths alternate question by question after a warm-up. Prints tokens/s (answer tokens
@@ -97,9 +99,26 @@ def main() -> None:
                 yield piece
 
     ours_llama = get_generator(GeneratorConfig(model=args.model, device="cpu"))
+    from langchain_core.prompts import ChatPromptTemplate
+
+    from ml.langchain import PlazaChatModel
+
+    # Its own loaded model (another n_ctx keys another cache entry): otherwise llama.cpp's
+    # prompt cache, warm from the path before on the same question, would flatter it.
+    own = GeneratorConfig(model=args.model, device="cpu", n_ctx=4095)
+    chain = ChatPromptTemplate.from_messages([("human", "{question}")]) | PlazaChatModel(
+        generator=own, max_tokens=args.max_tokens
+    )
+
+    def chain_stream(messages):
+        for chunk in chain.stream({"question": messages[0]["content"]}):
+            if chunk.content:
+                yield chunk.content
+
     paths = {
         "bare llama.cpp": bare_llama_stream,
         "ours, llama.cpp": lambda m: ours_llama.stream(m, params),
+        "ours, LangChain chain": chain_stream,
     }
     if not args.no_transformers:
         import torch
