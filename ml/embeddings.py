@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ml.process_cache import ProcessCache
 from ml.registry import resolve_model
 
 if TYPE_CHECKING:  # torch and sentence-transformers load with the first model
@@ -216,32 +217,13 @@ def _check_texts(texts: Any) -> None:
             raise TypeError(f"encode(): texts[{i}] is {type(text).__name__}, expected str")
 
 
-_cache: dict[EncoderConfig, Encoder] = {}
-_cache_lock = threading.Lock()
+_encoders: ProcessCache[EncoderConfig, Encoder] = ProcessCache(lambda config: Encoder(config))
 
 
 def get_encoder(config: EncoderConfig | None = None) -> Encoder:
-    """The process's encoder for config, loaded on first use (thread-safe)."""
-    config = config or EncoderConfig()
-    encoder = _cache.get(config)
-    if encoder is None:
-        with _cache_lock:
-            encoder = _cache.get(config)
-            if encoder is None:
-                encoder = _cache[config] = Encoder(config)
-    return encoder
-
-
-def _reset_after_fork() -> None:
-    # A forked child must not reuse the parent's model (torch thread pools, CUDA
-    # contexts) nor a lock another thread held at fork time: start empty.
-    global _cache_lock
-    _cache.clear()
-    _cache_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
+    """The process's encoder for config, loaded on first use (thread-safe; a forked child
+    starts empty)."""
+    return _encoders.get(config or EncoderConfig())
 
 
 def _import_backend() -> tuple[Any, type[SentenceTransformer]]:

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ml.process_cache import ProcessCache
 from ml.registry import resolve_model
 
 __all__ = [
@@ -398,9 +399,6 @@ class TransformersGenerator(Generator):
 
 # --- the per-process cache ----------------------------------------------------------------
 
-_cache: dict[GeneratorConfig, Generator] = {}
-_cache_lock = threading.Lock()
-
 
 def _has_cuda() -> bool:
     try:
@@ -426,23 +424,10 @@ def _build(config: GeneratorConfig) -> Generator:
     return TransformersGenerator(config, resolved.target, resolved.is_gguf)
 
 
+_generators: ProcessCache[GeneratorConfig, Generator] = ProcessCache(_build)
+
+
 def get_generator(config: GeneratorConfig | None = None) -> Generator:
-    """The process's generator for config, loaded on first use (thread-safe)."""
-    config = config or GeneratorConfig()
-    generator = _cache.get(config)
-    if generator is None:
-        with _cache_lock:
-            generator = _cache.get(config)
-            if generator is None:
-                generator = _cache[config] = _build(config)
-    return generator
-
-
-def _reset_after_fork() -> None:
-    global _cache_lock
-    _cache.clear()
-    _cache_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
+    """The process's generator for config, loaded on first use (thread-safe; a forked
+    child starts empty)."""
+    return _generators.get(config or GeneratorConfig())

@@ -135,7 +135,7 @@ def test_transformers_backend_dequantises_once_and_matches_llama_cpp(tmp_path, l
     first = get_generator(config)
     cached = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert len(cached) == 1 and (cached[0] / "model.safetensors").is_file()
-    generation._cache.pop(config)
+    generation._generators.pop(config)
     second = get_generator(config)  # from the cache folder this time
     assert second is not first and second.backend == "transformers"
     params = SamplingParams(max_tokens=32)

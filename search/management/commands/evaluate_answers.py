@@ -27,7 +27,6 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ml.bm25 import BM25Index, fold
-from ml.evaluation import BeirFormatError, load_beir
 from ml.hybrid import hybrid_search
 from ml.index import SegmentedIndex
 from ml.language import detect_language, detect_languages
@@ -39,6 +38,7 @@ from search.answering import (
     answer_from_sources,
     chat_model,
 )
+from search.management.beir import collection_from
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -57,12 +57,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         folder: Path = options["dir"]
-        if not folder.is_dir():
-            raise CommandError(f"{folder}: not a folder (expected a BEIR collection)")
-        try:
-            collection = load_beir(folder)
-        except BeirFormatError as exc:
-            raise CommandError(str(exc)) from None
+        collection = collection_from(folder)
         lang = options["lang"] or (folder.name.rsplit("-", 1)[-1] if "-" in folder.name else "en")
         gold = self._gold(options["answers"], lang)
         query_ids = [q for q in collection.queries if q in gold][: options["limit"]]

@@ -17,18 +17,17 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from ml.evaluation import (
     METRICS,
-    BeirFormatError,
     baseline_dense_runs,
     evaluate_run,
-    load_beir,
     run_collection,
 )
 from ml.registry import resolve_model
 from search import indexes
+from search.management.beir import collection_from
 
 ROWS = [
     ("dense", "dense"),
@@ -56,14 +55,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         folder: Path = options["dir"]
-        if not folder.is_dir():
-            raise CommandError(f"{folder}: not a folder (expected a BEIR collection)")
-        try:
-            collection = load_beir(folder)
-        except BeirFormatError as exc:
-            raise CommandError(str(exc)) from None
-        if not collection.queries:
-            raise CommandError(f"{folder}: no judged queries (qrels/test.tsv matches none)")
+        collection = collection_from(folder)
         model = options["model"] or settings.PLAZA_EMBED_MODEL
         encoder = indexes.encoder_for(model)
         self.stderr.write(
