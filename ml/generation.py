@@ -27,6 +27,7 @@ Models load lazily in the process that uses them; a forked child starts empty.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
@@ -258,6 +259,9 @@ class LlamaCppGenerator(Generator):
             lora_path=config.adapter,
             verbose=False,
         )
+        # Free it before the interpreter tears down llama_cpp's module globals (its own
+        # __del__ at exit would call into a half-destroyed module).
+        atexit.register(self.llm.close)
         logger.info(
             "llama.cpp loaded %s in %.1fs (%d threads)",
             model_path,

@@ -110,6 +110,12 @@ def test_posts_arriving_together_share_one_batch(configured_worker, api):
         assert response.status_code == 201, response.content
         time.sleep(0.2)
     wait_for(lambda: len(indexed_ids()) == 2, 120, configured_worker)
+
+    def flush_recorded() -> bool:  # the worker records its batch just after the commit
+        generation = IndexGeneration.objects.filter(state="live").first()
+        return generation is not None and generation.flushed_posts >= 2
+
+    wait_for(flush_recorded, 60, configured_worker)
     generation = IndexGeneration.objects.get(state="live")
     assert generation.last_flush_posts == 2 and generation.flushed_posts == 2
 
