@@ -220,13 +220,6 @@ class BM25Index:
             dtype=np.int64,
         )
 
-    def known_share(self, query: str) -> float:
-        """The share of the query's tokens that occur in the corpus at all (0 when none)."""
-        tokens = tokenize(query)
-        if not tokens:
-            return 0.0
-        return sum(token in self._vocab for token in tokens) / len(tokens)
-
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for `query`: float32 (n,)."""
         tokens = [t for t in tokenize(query) if t in self._vocab]

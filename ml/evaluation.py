@@ -131,6 +131,26 @@ def evaluate_run(
 # --- running a collection through Plaza's retrieval ------------------------------------
 
 
+def index_corpus(
+    texts: Sequence[str],
+    *,
+    encode: Callable[[list[str]], np.ndarray],
+    dim: int,
+    index_dir: str | Path,
+    index_config: IndexConfig | None = None,
+    batch: int = 256,
+) -> tuple[SegmentedIndex, BM25Index]:
+    """A fresh SegmentedIndex and BM25Index over texts, as the site builds them; text i
+    gets id i + 1 (Plaza ids are positive ints)."""
+    ids = np.arange(1, len(texts) + 1, dtype=np.int64)
+    index = SegmentedIndex.open(index_dir, dim, config=index_config)
+    for start in range(0, len(texts), batch):
+        chunk = slice(start, start + batch)
+        index.upsert(ids[chunk], encode(list(texts[chunk])), np.zeros(len(ids[chunk]), np.int64))
+        index.commit()
+    return index, BM25Index.build(ids, texts, langs=detect_languages(list(texts)))
+
+
 def run_collection(
     collection: BeirCollection,
     *,
@@ -147,14 +167,14 @@ def run_collection(
     rank every query by `dense`, `bm25`, `hybrid` and `rrf` (plain, unweighted RRF):
     {method: {query id: [doc id, ...]}}."""
     doc_ids = list(collection.corpus)
-    texts = [collection.corpus[d] for d in doc_ids]
-    ids = np.arange(1, len(doc_ids) + 1, dtype=np.int64)  # Plaza ids are positive ints
-    index = SegmentedIndex.open(index_dir, dim, config=index_config)
-    for start in range(0, len(texts), batch):
-        chunk = slice(start, start + batch)
-        index.upsert(ids[chunk], encode(texts[chunk]), np.zeros(len(ids[chunk]), np.int64))
-        index.commit()
-    bm25 = BM25Index.build(ids, texts, langs=detect_languages(texts))
+    index, bm25 = index_corpus(
+        [collection.corpus[d] for d in doc_ids],
+        encode=encode,
+        dim=dim,
+        index_dir=index_dir,
+        index_config=index_config,
+        batch=batch,
+    )
     query_vectors: dict[str, np.ndarray] = {}
 
     def encode_cached(batch_texts: list[str]) -> np.ndarray:

@@ -279,7 +279,7 @@ class LlamaCppGenerator(Generator):
             temperature=params.temperature,
             top_p=params.top_p,
             top_k=0 if params.temperature > 0 else 1,
-            seed=params.seed if params.seed is not None else 0,
+            seed=params.seed,  # None: llama.cpp's own random seed
             stream=True,
         )
         self._finish = "stop"

@@ -43,7 +43,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.vectorstores import VectorStore
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from ml.bm25 import BM25Index
 from ml.generation import GeneratorConfig, SamplingParams, get_generator
@@ -186,6 +186,7 @@ class PlazaVectorStore(VectorStore):
         if saved.is_file():
             self._docs = json.loads(saved.read_text())
         self._by_n = {entry["n"]: doc_id for doc_id, entry in self._docs.items()}
+        self.version = 0  # bumped by every change: keys derived caches (the retriever's BM25)
         self._next_n = max(self._by_n, default=0) + 1
 
     @property
@@ -237,6 +238,7 @@ class PlazaVectorStore(VectorStore):
             )
             self.index.commit()
             self._save()
+            self.version += 1
         return ids
 
     def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
@@ -262,6 +264,7 @@ class PlazaVectorStore(VectorStore):
                 self.index.delete(np.asarray([entry["n"] for entry in gone], np.int64))
                 self.index.commit()
                 self._save()
+                self.version += 1
         return True
 
     def _document(self, doc_id: str) -> Document:
@@ -330,6 +333,19 @@ class PlazaRetriever(BaseRetriever):
     store: PlazaVectorStore
     k: int = 4
     hybrid: bool = True
+    _bm25: tuple[int, BM25Index] | None = PrivateAttr(default=None)  # (store version, index)
+
+    def _bm25_index(self) -> BM25Index:
+        """BM25 over the store's documents, rebuilt only when the store has changed."""
+        store = self.store
+        with store._lock:
+            if self._bm25 is None or self._bm25[0] != store.version:
+                entries = sorted(store._docs.values(), key=lambda entry: entry["n"])
+                bm25 = BM25Index.build(
+                    [entry["n"] for entry in entries], [entry["text"] for entry in entries]
+                )
+                self._bm25 = (store.version, bm25)
+            return self._bm25[1]
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
@@ -338,13 +354,9 @@ class PlazaRetriever(BaseRetriever):
         if not self.hybrid:
             return self.store.similarity_search(query, k=k)
         store = self.store
-        with store._lock:
-            entries = sorted(store._docs.items(), key=lambda item: item[1]["n"])
-        if not entries:
+        if not store._docs:
             return []
-        bm25 = BM25Index.build(
-            [entry["n"] for _, entry in entries], [entry["text"] for _, entry in entries]
-        )
+        bm25 = self._bm25_index()
         depth = max(k, 50)
         ranked = hybrid_search(
             query,

@@ -36,6 +36,7 @@ what to do: which package to ``pip install``, or which folder is missing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -120,6 +121,7 @@ def resolve_model(setting: str, *, cache_dir: str | Path | None = None) -> Resol
     )
 
 
+@functools.cache  # a model card is read once per process, not once per query
 def model_languages(setting: str) -> tuple[str, ...] | None:
     """The languages a model's card (README.md front matter, `language:`) declares.
 

@@ -124,8 +124,9 @@ def focus(question: str, sources: list[Source], encode) -> list[Source]:
     return focused
 
 
-def _relevant(hit: SearchHit) -> bool:
-    return "bm25" in hit.found_by or hit.method_scores.get("dense", 0.0) >= MIN_DENSE_COSINE
+def relevant(found_by, dense_score: float) -> bool:
+    """A retrieved post worth showing the model: a lexical match, or close in meaning."""
+    return "bm25" in found_by or dense_score >= MIN_DENSE_COSINE
 
 
 def answer_stream(
@@ -134,7 +135,11 @@ def answer_stream(
     """Events of one answer: the posts retrieved, each piece of text, then the result."""
     started = time.perf_counter()
     parsed = parse_query(question) if isinstance(question, str) else question
-    hits = [h for h in search_posts(query=parsed, k=sources).hits if _relevant(h)]
+    hits = [
+        h
+        for h in search_posts(query=parsed, k=sources).hits
+        if relevant(h.found_by, h.method_scores.get("dense", 0.0))
+    ]
     retrieval_ms = (time.perf_counter() - started) * 1000
     yield AnswerEvent("retrieved", hits=hits)
     encode = None

@@ -27,7 +27,7 @@ from datetime import timedelta
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Min
+from django.db.models import F, Min
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -171,7 +171,7 @@ def index_flush(*, time_budget_s: float | None = None) -> FlushReport:
             last_flush_posts=len(post_ids),
             last_flush_ms=(time.monotonic() - t0) * 1000,
             last_flush_lag_s=report.lag_s,
-            flushed_posts=generation.flushed_posts + report.upserted + report.removed,
+            flushed_posts=F("flushed_posts") + len(rows) + len(gone),
         )
         if time.monotonic() - started > budget:
             report.more = IndexQueueEntry.objects.exists()

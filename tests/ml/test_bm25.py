@@ -206,7 +206,6 @@ def test_empty_index_answers_everything_with_nothing(tmp_path):
     for index in (bm25, (bm25.save(tmp_path), BM25Index.load(tmp_path))[1]):
         scores, ids = index.search("vacuna", 5, since=0)
         assert len(scores) == len(ids) == 0
-        assert index.known_share("vacuna") == 0.0
         assert len(index.docs_with("vacuna")) == 0
         assert len(index.ids_with_phrase("in the", lambda ids: {})) == 0
 
@@ -228,15 +227,6 @@ def test_docs_with_lists_exactly_the_documents_holding_a_token():
         want = [p for p, text in enumerate(texts) if token in tokenize(text)]
         assert sorted(bm25.docs_with(token).tolist()) == want, token
     assert len(bm25.docs_with("zzzunknown")) == 0
-
-
-def test_known_share_counts_query_tokens_present_in_the_corpus():
-    """known_share is the share of the query's tokens the corpus holds (stopwords not counted)."""
-    bm25 = BM25Index.build([1, 2], ["el médico rural", "pan"])
-    assert bm25.known_share("MEDICO zzz") == 0.5
-    assert bm25.known_share("medico de la pan") == 1.0
-    assert bm25.known_share("zzz yyy") == 0.0
-    assert bm25.known_share("de la") == 0.0
 
 
 def test_positions_of_skips_unknown_ids_and_keeps_order():
@@ -352,7 +342,6 @@ def test_save_and_load_give_identical_answers(tmp_path):
             got = loaded.search(query, 15, **filters)
             np.testing.assert_array_equal(got[0], want[0])
             np.testing.assert_array_equal(got[1], want[1])
-        assert loaded.known_share(query) == built.known_share(query)
         np.testing.assert_array_equal(
             loaded.ids_with_phrase(query, texts_of), built.ids_with_phrase(query, texts_of)
         )

@@ -26,17 +26,17 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml.bm25 import BM25Index, fold
+from ml.bm25 import fold
+from ml.evaluation import index_corpus
 from ml.hybrid import hybrid_search
-from ml.index import SegmentedIndex
-from ml.language import detect_language, detect_languages
+from ml.language import detect_language
 from search import indexes
 from search.answering import (
     ANSWER_SOURCES,
-    MIN_DENSE_COSINE,
     Source,
     answer_from_sources,
     chat_model,
+    relevant,
 )
 from search.management.beir import collection_from
 
@@ -70,11 +70,13 @@ class Command(BaseCommand):
         chat = chat_model()
         rows = []
         with tempfile.TemporaryDirectory(prefix="plaza-eval-answers-") as tmp:
-            index = SegmentedIndex.open(Path(tmp) / "vectors", encoder.dim)
-            numbers = np.arange(1, len(doc_ids) + 1, dtype=np.int64)
-            index.upsert(numbers, encoder.encode(texts), np.zeros(len(numbers), np.int64))
-            index.commit()
-            bm25 = BM25Index.build(numbers, texts, langs=detect_languages(texts))
+            index, bm25 = index_corpus(
+                texts,
+                encode=encoder.encode,
+                dim=encoder.dim,
+                index_dir=Path(tmp) / "vectors",
+                index_config=indexes.index_config(),
+            )
             self.stderr.write(
                 f"{folder.name}: {len(doc_ids)} passages, {len(query_ids)} questions; "
                 f"answers by {chat.generator.model}"
@@ -119,7 +121,7 @@ class Command(BaseCommand):
         picked = [
             f
             for f in ranked.fused
-            if "bm25" in f.ranks or ranked.scores["dense"].get(f.id, 0.0) >= MIN_DENSE_COSINE
+            if relevant(f.ranks, ranked.scores.get("dense", {}).get(f.id, 0.0))
         ][:ANSWER_SOURCES]
         sources = [
             Source(doc_ids[f.id - 1], "source", collection.corpus[doc_ids[f.id - 1]])
