@@ -10,6 +10,7 @@ admin.site.site_title = "Plaza admin"
 urlpatterns = [
     path("", include("posts.urls")),
     path("", include("search.urls")),
+    path("", include("ads.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("posts.api_urls")),
     path("api/", include("search.api_urls")),

@@ -1,0 +1,160 @@
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from ads import services
+from ads.models import Adapter, Advertiser, Campaign, TrainingRun
+
+
+@admin.register(Advertiser)
+class AdvertiserAdmin(admin.ModelAdmin):
+    list_display = ["name", "industry", "created_at"]
+    search_fields = ["name", "industry"]
+    filter_horizontal = ["members"]
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "advertiser", "product", "language", "category", "created_at"]
+    list_filter = ["language", "category", "advertiser"]
+    search_fields = ["name", "product", "description", "advertiser__name"]
+    autocomplete_fields = ["advertiser"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+
+
+@admin.register(Adapter)
+class AdapterAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "status",
+        "scope",
+        "industry",
+        "advertiser",
+        "base_model",
+        "eval_loss",
+        "base_eval_loss",
+        "dataset_size",
+        "size_bytes",
+        "created_at",
+    ]
+    list_filter = ["status", "scope", "base_model"]
+    search_fields = ["name", "industry", "advertiser__name"]
+    readonly_fields = [
+        "dataset_hash",
+        "dataset_size",
+        "metrics",
+        "path",
+        "size_bytes",
+        "created_at",
+        "promoted_at",
+    ]
+    actions = ["promote", "retire"]
+
+    @admin.display(description="eval loss")
+    def eval_loss(self, adapter: Adapter):
+        return _rounded(adapter.metrics.get("eval_loss"))
+
+    @admin.display(description="base eval loss")
+    def base_eval_loss(self, adapter: Adapter):
+        return _rounded(adapter.metrics.get("base_eval_loss"))
+
+    @admin.action(description="Promote to active (retires the scope's current one)")
+    def promote(self, request: HttpRequest, queryset: QuerySet[Adapter]) -> None:
+        for adapter in queryset:
+            services.adapter_promote(adapter=adapter)
+        self.message_user(request, f"{queryset.count()} adapter(s) promoted.")
+
+    @admin.action(description="Retire")
+    def retire(self, request: HttpRequest, queryset: QuerySet[Adapter]) -> None:
+        for adapter in queryset:
+            services.adapter_retire(adapter=adapter)
+        self.message_user(request, f"{queryset.count()} adapter(s) retired.")
+
+
+def _rounded(value):
+    return "—" if value is None else f"{value:.3f}"
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "adapter_name",
+        "status",
+        "progress_shown",
+        "last_loss",
+        "base_model",
+        "dataset",
+        "attempts",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "base_model"]
+    search_fields = ["adapter_name", "dataset"]
+    readonly_fields = [
+        "status",
+        "step",
+        "loss_history",
+        "checkpoint_step",
+        "resumed_from_step",
+        "attempts",
+        "results",
+        "dataset_hash",
+        "train_examples",
+        "eval_examples",
+        "cancel_requested",
+        "error",
+        "adapter",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "page_link",
+    ]
+    actions = ["start_again", "cancel"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # runs start from the adapters page, the command or "start again"
+
+    @admin.display(description="progress")
+    def progress_shown(self, run: TrainingRun) -> str:
+        return f"{run.step}/{run.steps}"
+
+    @admin.display(description="loss")
+    def last_loss(self, run: TrainingRun):
+        return _rounded(run.loss_history[-1][1] if run.loss_history else None)
+
+    @admin.display(description="live progress")
+    def page_link(self, run: TrainingRun) -> str:
+        url = reverse("ads:training-run", args=[run.pk])
+        return format_html('<a href="{}">progress and loss chart</a>', url)
+
+    @admin.action(description="Start again (a new run with the same settings)")
+    def start_again(self, request: HttpRequest, queryset: QuerySet[TrainingRun]) -> None:
+        for run in queryset:
+            taken = TrainingRun.objects.filter(adapter_name__startswith=run.adapter_name).count()
+            name = f"{run.adapter_name}-r{taken + 1}"
+            try:
+                services.training_run_create(
+                    adapter_name=name,
+                    dataset=run.dataset,
+                    steps=run.steps,
+                    base_model=run.base_model,
+                    scope=run.scope,
+                    industry=run.industry,
+                    advertiser=run.advertiser,
+                    parent=run.parent,
+                    parameters=run.parameters,
+                    user=request.user,
+                )
+            except services.TrainingError as exc:
+                self.message_user(request, f"{run.adapter_name}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{name}: queued.")
+
+    @admin.action(description="Cancel")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[TrainingRun]) -> None:
+        for run in queryset:
+            services.training_run_cancel(run=run)
+        self.message_user(request, f"{queryset.count()} run(s) cancelled or stopping.")

@@ -1,0 +1,162 @@
+"""Training data for ad adapters: rows from CSV files (and, later, approved creatives),
+cleaned, de-duplicated, split reproducibly into train and eval, and turned into
+prompt → completion examples with the prompt drafting uses.
+
+    dataset = dataset_from_csv(Path("slogans.csv"))   # Dataset(train, eval, errors, ...)
+    dataset.errors                                    # ["slogans.csv:12: output: empty"]
+    examples = [row.example() for row in dataset.train]
+
+A CSV needs the columns `desc` (what the product is) and `output` (the real headline or
+creative); `industry` and `type` are optional. A bad row is reported with its line and
+field and left out; the good rows beside it are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ads.prompts import headline_prompt
+from ml.lora import Example
+
+REQUIRED_COLUMNS = ("desc", "output")
+DESC_CHARS = (20, 1000)  # a description shorter says too little; longer, a page pasted in
+OUTPUT_CHARS = (3, 120)  # a headline; longer ones are paragraphs, not headlines
+EVAL_PERCENT = 10
+
+
+class DatasetError(ValueError):
+    """The file as a whole cannot be read: missing, not CSV, or missing a column."""
+
+
+@dataclass(frozen=True)
+class Row:
+    desc: str
+    output: str
+    industry: str = ""
+    type: str = ""
+    weight: float = 1.0  # how many times it counts (creatives: by CTR)
+
+    def example(self) -> Example:
+        return Example(
+            prompt=headline_prompt(description=self.desc, industry=self.industry),
+            completion=" " + self.output,
+        )
+
+
+@dataclass
+class Dataset:
+    train: list[Row]
+    eval: list[Row]
+    errors: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    read: int = 0  # rows read, before cleaning
+
+    @property
+    def snapshot_hash(self) -> str:
+        """Names exactly these examples, in this split: an adapter records it."""
+        digest = hashlib.sha256()
+        for part, rows in (("train", self.train), ("eval", self.eval)):
+            for row in rows:
+                digest.update(f"{part}\t{row.desc}\t{row.output}\t{row.weight}\n".encode())
+        return digest.hexdigest()
+
+    def train_examples(self) -> list[Example]:
+        """Each row once per whole unit of weight (at least once)."""
+        return [row.example() for row in self.train for _ in range(max(1, round(row.weight)))]
+
+    def eval_examples(self) -> list[Example]:
+        return [row.example() for row in self.eval]
+
+
+def _clean(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text or "").split())
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def _in_eval(row: Row, eval_percent: int) -> bool:
+    """By a hash of the description: the same product never sits on both sides, and the
+    split does not move when rows are added or reordered."""
+    bucket = int(hashlib.sha256(_fold(row.desc).encode()).hexdigest()[:8], 16) % 100
+    return bucket < eval_percent
+
+
+def dataset_from_rows(
+    rows: list[Row], *, errors: list[str] | None = None, eval_percent: int = EVAL_PERCENT
+) -> Dataset:
+    """Rows de-duplicated (case and spacing folded; the heaviest copy kept) and split."""
+    if not 0 < eval_percent < 100:
+        raise ValueError(f"eval_percent={eval_percent}: between 1 and 99")
+    unique: dict[tuple[str, str], Row] = {}
+    for row in rows:
+        key = (_fold(row.desc), _fold(row.output))
+        if key not in unique or row.weight > unique[key].weight:
+            unique[key] = row
+    kept = sorted(unique.values(), key=lambda r: (_fold(r.desc), _fold(r.output)))
+    return Dataset(
+        train=[r for r in kept if not _in_eval(r, eval_percent)],
+        eval=[r for r in kept if _in_eval(r, eval_percent)],
+        errors=list(errors or []),
+        duplicates=len(rows) - len(unique),
+        read=len(rows),
+    )
+
+
+def rows_from_csv(path: Path) -> tuple[list[Row], list[str]]:
+    """Good rows and one `path:line: field: reason` per bad one."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    rows, errors = [], []
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DatasetError(
+                    f"{path}: missing column(s) {', '.join(missing)}; "
+                    f"a training CSV has desc and output (industry and type optional)"
+                )
+            for record in reader:
+                line = reader.line_num
+                row = Row(
+                    desc=_clean(record.get("desc")),
+                    output=_clean(record.get("output")),
+                    industry=_clean(record.get("industry")),
+                    type=_clean(record.get("type")),
+                )
+                problem = _row_problem(row)
+                if problem:
+                    errors.append(f"{path}:{line}: {problem}")
+                else:
+                    rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise DatasetError(f"{path}: not a readable CSV ({exc})") from None
+    return rows, errors
+
+
+def _row_problem(row: Row) -> str | None:
+    for name, value, (low, high) in (
+        ("desc", row.desc, DESC_CHARS),
+        ("output", row.output, OUTPUT_CHARS),
+    ):
+        if not value:
+            return f"{name}: empty"
+        if not low <= len(value) <= high:
+            return f"{name}: {len(value)} characters, expected {low} to {high}"
+    return None
+
+
+def dataset_from_csv(path: Path, *, eval_percent: int = EVAL_PERCENT) -> Dataset:
+    rows, errors = rows_from_csv(path)
+    return dataset_from_rows(rows, errors=errors, eval_percent=eval_percent)
+
+
+DEMO_CSV = Path(__file__).resolve().parent / "demo" / "creatives.csv"

@@ -1,0 +1,20 @@
+"""Ads tasks, on the `gpu` queue (config.celery routes `ads.tasks.*` there): one model
+resident per worker process, loaded lazily in the child, never in a forking parent."""
+
+from celery import shared_task
+from django.conf import settings
+
+from ads import services
+
+
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,  # a killed worker hands the run back; it resumes
+    # The soft limit fails the run with its reason a minute before the hard one kills it.
+    soft_time_limit=max(1, settings.CELERY_TASK_TIME_LIMIT - 60),
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+)
+def training_run_execute(run_id: int) -> str:
+    """Train (or resume from its newest checkpoint) one adapter."""
+    return services.training_run_execute(run_id=run_id).status
