@@ -152,3 +152,19 @@ def test_hybrid_is_within_a_hundredth_of_the_better_method(shared_data, index_di
     assert result["dense"]["ndcg@10"] >= baseline - 1e-3
     best = max(result["dense"]["ndcg@10"], result["bm25"]["ndcg@10"])
     assert result["hybrid"]["ndcg@10"] >= best - 0.01
+
+
+def test_evaluate_answers_answers_every_question_and_prints_one_json_line(index_dir, tmp_path):
+    """The real chain answers each question over the collection's own index: the last line
+    holds the rates and latencies, every answer rests on a retrieved passage, and a gold
+    answer the model cannot miss is found."""
+    folder = write_beir(tmp_path / "beir")
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text('{"_id": "q1", "en": ["ferment"]}\n{"_id": "q2", "en": ["coffee"]}\n')
+    output = run("evaluate_answers", str(folder), "--answers", str(answers), "--json")
+    figures = json.loads(output.strip().splitlines()[-1])
+    assert figures["questions"] == 2 and figures["retrieved_a_relevant_post"] == 1.0
+    assert 0 <= figures["no_valid_citation"] <= figures["no_valid_citation_written"] <= 1
+    assert figures["gold_answer_rate"] > 0 and figures["first_token_after_retrieval_ms_p50"] > 0
+    with pytest.raises(CommandError, match="no gold answers for this collection"):
+        run("evaluate_answers", str(folder), "--answers", str(answers), "--lang", "fr")

@@ -139,16 +139,16 @@ class Command(BaseCommand):
         ):
             if event.kind == "done":
                 result = event.result
-        relevant = {doc for doc, grade in collection.qrels[query_id].items() if grade > 0}
+        graded = {doc for doc, grade in collection.qrels[query_id].items() if grade > 0}
         text = fold(result.text)
         cited = [sources[n - 1].id for n in result.citations]
         return {
             "gold": any(fold(answer) in text for answer in gold[query_id]),
             "cited": cited,
-            "cited_relevant": sum(doc in relevant for doc in cited),
+            "cited_relevant": sum(doc in graded for doc in cited),
             "written": bool(result.written_citations),
             "any_citation": bool(result.citations),
-            "retrieved_relevant": any(s.id in relevant for s in sources),
+            "retrieved_relevant": any(s.id in graded for s in sources),
             "first_token_after_retrieval_ms": result.timings["first_token_ms"] - retrieval_ms,
             "total_ms": result.timings["total_ms"],
             "tokens": result.completion_tokens,
