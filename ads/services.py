@@ -149,19 +149,19 @@ class _ProgressWriter:
     """Writes a run's progress to its row: loss every step in memory, the row at most every
     PROGRESS_SAVE_EVERY_S; reads the cancel flag at each step."""
 
-    def __init__(self, run: TrainingRun, checkpoint_every: int, echo=None):
+    def __init__(self, run: TrainingRun, echo=None):
         self.run = run
         self.echo = echo
-        self.checkpoint_every = checkpoint_every
         self.saved_at = 0.0
 
     def __call__(self, progress: TrainProgress) -> None:
         run = self.run
         run.step = progress.step
         run.loss_history = [*run.loss_history, [progress.step, round(progress.loss, 5)]]
-        checkpointed = bool(self.checkpoint_every) and progress.step % self.checkpoint_every == 0
-        if checkpointed:
-            run.checkpoint_step = progress.step
+        # A checkpoint is written just after its step reports: the row names only the
+        # newest one complete on disk, the one a retried task resumes from.
+        checkpointed = progress.checkpoint_step != run.checkpoint_step
+        run.checkpoint_step = progress.checkpoint_step
         run.results = run.results | {"tokens_per_s": round(progress.tokens_per_s, 1)}
         if progress.eval_loss is not None:
             history = run.results.get("eval_history", [])
@@ -206,7 +206,7 @@ def training_run_execute(
                 f"dataset: {run.dataset} changed since the run was created; start a new run"
             )
         config, lora = _configs(run)
-        writer = _ProgressWriter(run, config.checkpoint_every, on_progress)
+        writer = _ProgressWriter(run, on_progress)
         output_dir = adapters_dir() / run.adapter_name
         result = train(
             config,

@@ -240,6 +240,7 @@ class TrainProgress:
     seconds: float  # training seconds in this call so far (loading and eval excluded)
     tokens_per_s: float  # tokens / seconds
     eval_loss: float | None = None  # set on the steps that evaluated (eval_every)
+    checkpoint_step: int = 0  # the newest checkpoint complete on disk (this step's comes after)
 
 
 @dataclass
@@ -778,6 +779,7 @@ def train(
                     seconds=seconds,
                     tokens_per_s=tokens / seconds if seconds else 0.0,
                     eval_loss=eval_loss,
+                    checkpoint_step=last_saved or 0,
                 )
             )
         if config.checkpoint_every and state["step"] % config.checkpoint_every == 0:
