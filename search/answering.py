@@ -24,8 +24,8 @@ from langchain_core.runnables import RunnableLambda
 
 from ml.citations import CitationTracker, Sentence, attribute, cited_sources, split_sentences
 from ml.generation import GeneratorConfig
-from ml.language import detect_language
 from ml.langchain import PlazaChatModel
+from ml.language import detect_language
 from search import indexes
 from search.query import ParsedQuery, parse_query
 from search.selectors import SearchHit, search_posts
