@@ -4,8 +4,17 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from ads import services
-from ads.models import Adapter, Advertiser, Campaign, TrainingRun
+from ads import drafting, review, services
+from ads.models import (
+    Adapter,
+    AdCreative,
+    Advertiser,
+    Campaign,
+    CreativeEvent,
+    CreativePerformance,
+    DraftJob,
+    TrainingRun,
+)
 
 
 @admin.register(Advertiser)
@@ -158,3 +167,89 @@ class TrainingRunAdmin(admin.ModelAdmin):
         for run in queryset:
             services.training_run_cancel(run=run)
         self.message_user(request, f"{queryset.count()} run(s) cancelled or stopping.")
+
+
+class CreativeEventInline(admin.TabularInline):
+    model = CreativeEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["action", "user", "changes", "note", "at"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class CreativePerformanceInline(admin.TabularInline):
+    model = CreativePerformance
+    extra = 0
+    readonly_fields = ["imported_by", "imported_at"]
+
+
+@admin.register(AdCreative)
+class AdCreativeAdmin(admin.ModelAdmin):
+    list_display = [
+        "headline",
+        "campaign",
+        "status",
+        "needs_review",
+        "passed",
+        "rank",
+        "adapter_name",
+        "impressions",
+        "clicks",
+        "created_at",
+    ]
+    list_filter = ["status", "needs_review", "campaign__advertiser", "adapter_name"]
+    search_fields = ["headline", "body", "campaign__name", "campaign__advertiser__name"]
+    list_select_related = ["campaign__advertiser"]
+    # Text changes go through the studio's edit (checked and audited), not a raw form.
+    readonly_fields = [
+        f.name for f in AdCreative._meta.get_fields() if f.concrete and f.name != "id"
+    ]
+    inlines = [CreativeEventInline, CreativePerformanceInline]
+    actions = ["approve", "reject"]
+
+    @admin.display(boolean=True, description="checks passed")
+    def passed(self, creative: AdCreative) -> bool:
+        return bool(creative.checks.get("passed"))
+
+    @admin.action(description="Approve the selected creatives")
+    def approve(self, request: HttpRequest, queryset: QuerySet[AdCreative]) -> None:
+        done = 0
+        for creative in queryset:
+            try:
+                review.creative_approve(creative=creative, user=request.user)
+                done += 1
+            except review.ReviewError as exc:
+                self.message_user(request, f"{creative.pk}: {exc}", messages.WARNING)
+        self.message_user(request, f"Approved {done} creative(s).")
+
+    @admin.action(description="Reject the selected creatives")
+    def reject(self, request: HttpRequest, queryset: QuerySet[AdCreative]) -> None:
+        for creative in queryset:
+            review.creative_reject(creative=creative, user=request.user)
+        self.message_user(request, f"Rejected {queryset.count()} creative(s).")
+
+
+@admin.register(DraftJob)
+class DraftJobAdmin(admin.ModelAdmin):
+    list_display = ["pk", "campaign", "status", "n", "kept", "generated", "adapter", "created_at"]
+    list_filter = ["status", "backend"]
+    search_fields = ["campaign__name", "campaign__advertiser__name"]
+    list_select_related = ["campaign__advertiser", "adapter"]
+    readonly_fields = [f.name for f in DraftJob._meta.get_fields() if f.concrete and f.name != "id"]
+    actions = ["cancel", "draft_again"]
+
+    @admin.action(description="Cancel the selected jobs")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[DraftJob]) -> None:
+        for job in queryset:
+            drafting.draft_job_cancel(job=job)
+        self.message_user(request, f"Cancelling {queryset.count()} job(s).")
+
+    @admin.action(description="Draft again (a new job with the same size)")
+    def draft_again(self, request: HttpRequest, queryset: QuerySet[DraftJob]) -> None:
+        for job in queryset.select_related("campaign__advertiser"):
+            try:
+                drafting.draft_job_create(campaign=job.campaign, user=request.user, n=job.n)
+            except (drafting.DraftBlocked, drafting.BriefError) as exc:
+                self.message_user(request, f"{job.pk}: {exc}", messages.WARNING)

@@ -7,7 +7,7 @@ prompt → completion examples with the prompt drafting uses.
     examples = [row.example() for row in dataset.train]
 
 A CSV needs the columns `desc` (what the product is) and `output` (the real headline or
-creative); `industry` and `type` are optional. A bad row is reported with its line and
+creative); `industry`, `type` and `weight` are optional. A bad row is reported with its line and
 field and left out; the good rows beside it are kept.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,13 +125,15 @@ def rows_from_csv(path: Path) -> tuple[list[Row], list[str]]:
                 )
             for record in reader:
                 line = reader.line_num
+                weight, problem = _weight(record.get("weight"))
                 row = Row(
                     desc=_clean(record.get("desc")),
                     output=_clean(record.get("output")),
                     industry=_clean(record.get("industry")),
                     type=_clean(record.get("type")),
+                    weight=weight,
                 )
-                problem = _row_problem(row)
+                problem = problem or _row_problem(row)
                 if problem:
                     errors.append(f"{path}:{line}: {problem}")
                 else:
@@ -140,6 +143,29 @@ def rows_from_csv(path: Path) -> tuple[list[Row], list[str]]:
     except csv.Error as exc:
         raise DatasetError(f"{path}: not a readable CSV ({exc})") from None
     return rows, errors
+
+
+def _weight(value: str | None) -> tuple[float, str | None]:
+    """The optional `weight` column (how many times a row counts, e.g. by CTR)."""
+    if value is None or not value.strip():
+        return 1.0, None
+    try:
+        weight = float(value)
+    except ValueError:
+        return 1.0, f"weight: {value[:20]!r} is not a number"
+    if not 0 < weight <= 100:
+        return 1.0, f"weight: {weight} is outside (0, 100]"
+    return weight, None
+
+
+def rows_to_csv(rows: list[Row]) -> str:
+    """Rows as a training CSV (with weights) that rows_from_csv reads back."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["desc", "output", "industry", "type", "weight"])
+    for row in rows:
+        writer.writerow([row.desc, row.output, row.industry, row.type, row.weight])
+    return out.getvalue()
 
 
 def _row_problem(row: Row) -> str | None:
@@ -160,3 +186,44 @@ def dataset_from_csv(path: Path, *, eval_percent: int = EVAL_PERCENT) -> Dataset
 
 
 DEMO_CSV = Path(__file__).resolve().parent / "demo" / "creatives.csv"
+
+
+CTR_PRIOR_IMPRESSIONS = 200  # a creative's CTR is pulled toward the mean by this much data
+MAX_CTR_WEIGHT = 5.0
+
+
+@dataclass(frozen=True)
+class CreativeRecord:
+    """An approved creative with its performance, as plain values."""
+
+    desc: str
+    headline: str
+    industry: str
+    impressions: int
+    clicks: int
+
+
+def rows_from_creatives(records: list[CreativeRecord]) -> list[Row]:
+    """Approved creatives as training rows weighted by CTR: each creative's smoothed CTR
+    (clicks + prior) / (impressions + prior impressions) over the mean CTR, capped at
+    MAX_CTR_WEIGHT; a creative with no impressions yet counts once."""
+    shown = [r for r in records if r.impressions > 0]
+    mean = sum(r.clicks for r in shown) / max(1, sum(r.impressions for r in shown))
+    rows = []
+    for record in records:
+        weight = 1.0
+        if record.impressions > 0 and mean > 0:
+            smoothed = (record.clicks + mean * CTR_PRIOR_IMPRESSIONS) / (
+                record.impressions + CTR_PRIOR_IMPRESSIONS
+            )
+            weight = min(MAX_CTR_WEIGHT, smoothed / mean)
+        row = Row(
+            desc=_clean(record.desc),
+            output=_clean(record.headline),
+            industry=_clean(record.industry),
+            type="creative",
+            weight=round(weight, 3),
+        )
+        if _row_problem(row) is None:
+            rows.append(row)
+    return rows

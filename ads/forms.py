@@ -6,7 +6,8 @@ from pathlib import Path
 from django import forms
 from django.conf import settings
 
-from ads.models import Advertiser
+from ads import selectors
+from ads.models import Advertiser, Campaign
 
 MAX_DATASET_BYTES = 20 * 1024 * 1024
 
@@ -56,3 +57,82 @@ class TrainingRunForm(forms.Form):
         path = folder / f"{hashlib.sha256(content).hexdigest()[:16]}.csv"
         path.write_bytes(content)
         return str(path)
+
+
+class CampaignForm(forms.ModelForm):
+    """A brief. Keywords and banned terms are typed one per line or comma-separated."""
+
+    landing_url = forms.URLField(required=False, assume_scheme="https")
+    keywords = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    banned_terms = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Words the ads must never use, one per line or comma-separated.",
+    )
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "advertiser",
+            "name",
+            "product",
+            "description",
+            "audience",
+            "tone",
+            "language",
+            "objective",
+            "keywords",
+            "landing_url",
+            "banned_terms",
+            "category",
+        ]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["advertiser"].queryset = selectors.advertisers_of(user=user)
+        self.fields["advertiser"].empty_label = None
+        for name in ("keywords", "banned_terms"):
+            if self.instance.pk:
+                self.initial[name] = "\n".join(getattr(self.instance, name) or [])
+
+    @staticmethod
+    def _terms(text: str) -> list[str]:
+        parts = (p.strip() for line in text.splitlines() for p in line.split(","))
+        return list(dict.fromkeys(p for p in parts if p))[:100]
+
+    def clean_keywords(self) -> list[str]:
+        return self._terms(self.cleaned_data.get("keywords") or "")
+
+    def clean_banned_terms(self) -> list[str]:
+        return self._terms(self.cleaned_data.get("banned_terms") or "")
+
+
+class DraftForm(forms.Form):
+    n = forms.IntegerField(min_value=1, max_value=50, initial=8, label="drafts")
+
+
+class CreativeEditForm(forms.Form):
+    headline = forms.CharField(max_length=200)
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    cta = forms.ChoiceField(choices=(), label="call to action")
+    note = forms.CharField(required=False, max_length=500)
+
+    def __init__(self, *args, ctas: tuple[str, ...], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["cta"].choices = [(cta, cta) for cta in ctas]
+
+
+class PerformanceForm(forms.Form):
+    file = forms.FileField(help_text="CSV: creative_id, impressions, clicks, optional day.")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_DATASET_BYTES:
+            raise forms.ValidationError(f"{upload.name}: at most {MAX_DATASET_BYTES // 2**20} MiB")
+        try:
+            return upload.name, upload.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise forms.ValidationError(
+                f"{upload.name}: not UTF-8 text; save it as UTF-8 CSV"
+            ) from None

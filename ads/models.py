@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 
 class RegulatedCategory(models.TextChoices):
@@ -199,3 +199,160 @@ class TrainingRun(models.Model):
     @property
     def progress(self) -> float:
         return self.step / self.steps if self.steps else 0.0
+
+
+class DraftJob(models.Model):
+    """One request to draft creatives for a campaign: run by a gpu worker, progress on the
+    row, the creatives it kept as `AdCreative` drafts."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="draft_jobs")
+    n = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])  # drafts wanted
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    adapter = models.ForeignKey(
+        Adapter, null=True, blank=True, on_delete=models.SET_NULL, related_name="draft_jobs"
+    )
+    base_model = models.CharField(max_length=300, blank=True)
+    backend = models.CharField(max_length=32, blank=True)  # llama_cpp / transformers
+    decoding = models.JSONField(default=dict, blank=True)  # temperature, top_p, seed, tokens
+    generated = models.PositiveIntegerField(default=0)  # candidates the model wrote so far
+    kept = models.PositiveIntegerField(default=0)  # drafts saved so far
+    results = models.JSONField(default=dict, blank=True)  # dropped by reason, timings
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"draft job {self.pk} for {self.campaign} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class AdCreative(models.Model):
+    """A drafted ad (headline, post body, call to action). Generated means not live: it
+    stays `draft` until a person approves it; every edit and decision is audited."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="creatives")
+    job = models.ForeignKey(
+        DraftJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="creatives"
+    )
+    headline = models.CharField(max_length=200)
+    body = models.TextField()
+    cta = models.CharField(max_length=40)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    needs_review = models.BooleanField(default=False)  # a regulated category: extra review
+    checks = models.JSONField(default=dict, blank=True)  # every check's result (ads.checks)
+    repairs = models.JSONField(default=list, blank=True)  # what was repaired, e.g. shortened
+    rank = models.PositiveIntegerField(default=0)  # 1 = best of its job
+    score = models.FloatField(default=0.0)
+    reasons = models.JSONField(default=list, blank=True)  # why it ranks where it does
+    # Provenance: what wrote it and how.
+    adapter = models.ForeignKey(
+        Adapter, null=True, blank=True, on_delete=models.SET_NULL, related_name="creatives"
+    )
+    adapter_name = models.CharField(max_length=100, blank=True)  # kept if the adapter goes
+    base_model = models.CharField(max_length=300, blank=True)
+    prompt = models.TextField(blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
+    decoding = models.JSONField(default=dict, blank=True)
+    # Performance, summed from CreativePerformance rows.
+    impressions = models.PositiveBigIntegerField(default=0)
+    clicks = models.PositiveBigIntegerField(default=0)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reviewed_creatives",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["campaign", "-created_at", "rank"]
+        indexes = [models.Index(fields=["campaign", "status"])]
+        permissions = [("approve_regulated", "Can approve creatives in a regulated category")]
+
+    def __str__(self) -> str:
+        return f"{self.headline[:60]} ({self.status})"
+
+    @property
+    def ctr(self) -> float | None:
+        return self.clicks / self.impressions if self.impressions else None
+
+
+class CreativeEvent(models.Model):
+    """The audit trail of a creative: who did what, when, and the fields it changed."""
+
+    class Action(models.TextChoices):
+        CREATED = "created"
+        EDITED = "edited"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    creative = models.ForeignKey(AdCreative, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    changes = models.JSONField(default=dict, blank=True)  # {field: [before, after]}
+    note = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.user or 'system'} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class CreativePerformance(models.Model):
+    """Impressions and clicks of a creative on one day; importing the same day again
+    replaces it, so an import can be repeated."""
+
+    creative = models.ForeignKey(AdCreative, on_delete=models.CASCADE, related_name="performance")
+    day = models.DateField()
+    impressions = models.PositiveBigIntegerField()
+    clicks = models.PositiveBigIntegerField()
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    imported_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["creative", "day"]
+        constraints = [
+            models.UniqueConstraint(fields=["creative", "day"], name="one_performance_row_per_day"),
+            models.CheckConstraint(
+                condition=Q(clicks__lte=F("impressions")), name="clicks_within_impressions"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.creative_id} on {self.day}: {self.clicks}/{self.impressions}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from ads.models import Adapter, TrainingRun
+from ads.models import Adapter, AdCreative, Advertiser, Campaign, DraftJob, TrainingRun
 
 
 def _member_filter(user, field: str = "advertiser") -> Q:
@@ -41,3 +41,83 @@ def training_run_for(*, user, run_id: int) -> TrainingRun:
 
 def can_train(*, user) -> bool:
     return user.has_perm("ads.add_trainingrun")
+
+
+# --- campaigns, draft jobs, creatives ------------------------------------------------------
+
+
+def advertisers_of(*, user) -> QuerySet[Advertiser]:
+    """The advertisers the user acts for: staff, all of them."""
+    if user.is_staff:
+        return Advertiser.objects.all()
+    return Advertiser.objects.filter(members=user)
+
+
+def campaigns_visible(*, user) -> QuerySet[Campaign]:
+    campaigns = Campaign.objects.select_related("advertiser")
+    if user.is_staff:
+        return campaigns
+    return campaigns.filter(advertiser__members=user).distinct()
+
+
+def campaign_for(*, user, campaign_id: int) -> Campaign:
+    """The campaign, or 404 when it is not the user's: another advertiser's ids tell
+    nothing."""
+    campaign = campaigns_visible(user=user).filter(pk=campaign_id).first()
+    if campaign is None:
+        raise Http404("No such campaign.")
+    return campaign
+
+
+def draft_jobs_visible(*, user) -> QuerySet[DraftJob]:
+    jobs = DraftJob.objects.select_related("campaign__advertiser", "adapter")
+    if user.is_staff:
+        return jobs
+    return jobs.filter(campaign__advertiser__members=user).distinct()
+
+
+def draft_job_for(*, user, job_id: int) -> DraftJob:
+    job = draft_jobs_visible(user=user).filter(pk=job_id).first()
+    if job is None:
+        raise Http404("No such draft job.")
+    return job
+
+
+def creatives_visible(*, user) -> QuerySet[AdCreative]:
+    creatives = AdCreative.objects.select_related("campaign__advertiser", "reviewed_by")
+    if user.is_staff:
+        return creatives
+    return creatives.filter(campaign__advertiser__members=user).distinct()
+
+
+def creative_for(*, user, creative_id: int) -> AdCreative:
+    creative = creatives_visible(user=user).filter(pk=creative_id).first()
+    if creative is None:
+        raise Http404("No such creative.")
+    return creative
+
+
+def campaign_creatives(*, campaign: Campaign, status: str | None = None) -> QuerySet[AdCreative]:
+    creatives = campaign.creatives.select_related("reviewed_by", "adapter").order_by(
+        "-job_id", "rank", "pk"
+    )
+    return creatives.filter(status=status) if status else creatives
+
+
+def adapter_for_campaign(*, campaign: Campaign) -> Adapter | None:
+    """The adapter a campaign drafts with: its advertiser's active adapter, else its
+    industry's, else the global one, else none (the base model alone)."""
+    active = Adapter.objects.filter(status=Adapter.Status.ACTIVE)
+    advertiser = campaign.advertiser
+    found = active.filter(scope=Adapter.Scope.ADVERTISER, advertiser=advertiser).first()
+    if found is None and advertiser.industry:
+        found = active.filter(scope=Adapter.Scope.INDUSTRY, industry=advertiser.industry).first()
+    if found is None:
+        found = active.filter(scope=Adapter.Scope.GLOBAL).first()
+    return found
+
+
+def can_approve_regulated(*, user) -> bool:
+    """Creatives in a regulated category wait for Plaza's ad reviewers, not only the
+    advertiser's own."""
+    return user.has_perm("ads.approve_regulated")

@@ -11,6 +11,7 @@ retried task resumes from the newest), the PEFT adapter at the end.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import time
@@ -25,8 +26,19 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ads.datasets import DEMO_CSV, Dataset, DatasetError, dataset_from_csv
-from ads.models import Adapter, Advertiser, TrainingRun
+from ads.datasets import (
+    DEMO_CSV,
+    CreativeRecord,
+    Dataset,
+    DatasetError,
+    Row,
+    dataset_from_csv,
+    dataset_from_rows,
+    rows_from_creatives,
+    rows_to_csv,
+)
+from ads.models import Adapter, AdCreative, Advertiser, TrainingRun
+from ads.prompts import product_text
 from ml.lora import LoraSettings, TrainConfig, TrainProgress, train
 
 logger = logging.getLogger(__name__)
@@ -54,11 +66,15 @@ def adapters_dir() -> Path:
     return Path(settings.DATA_DIR) / "adapters"
 
 
-def dataset_for(source: str) -> Dataset:
-    """`demo` (the set shipped with Plaza) or a CSV path."""
+def dataset_for(source: str, *, advertiser: Advertiser | None = None) -> Dataset:
+    """`demo` (the set shipped with Plaza), `creatives` (approved creatives weighted by
+    CTR: the advertiser's, or everyone's for a shared adapter) or a CSV path."""
     path = DEMO_CSV if source == "demo" else Path(source).expanduser()
     try:
-        dataset = dataset_from_csv(path)
+        if source == "creatives":
+            dataset = dataset_from_rows(creative_training_rows(advertiser=advertiser))
+        else:
+            dataset = dataset_from_csv(path)
     except DatasetError as exc:
         raise TrainingError(f"dataset: {exc}") from None
     if not dataset.train or not dataset.eval:
@@ -67,6 +83,39 @@ def dataset_for(source: str) -> Dataset:
             f"evaluation examples after cleaning; both must be non-empty"
         )
     return dataset
+
+
+def creative_training_rows(*, advertiser: Advertiser | None) -> list[Row]:
+    """Approved creatives (the advertiser's, or everyone's) as training rows weighted by
+    their CTR."""
+    return rows_from_creatives(_approved_creatives(advertiser))
+
+
+def _approved_creatives(advertiser: Advertiser | None) -> list[CreativeRecord]:
+    approved = AdCreative.objects.filter(status=AdCreative.Status.APPROVED).select_related(
+        "campaign__advertiser"
+    )
+    if advertiser is not None:
+        approved = approved.filter(campaign__advertiser=advertiser)
+    return [
+        CreativeRecord(
+            desc=product_text(product=c.campaign.product, description=c.campaign.description),
+            headline=c.headline,
+            industry=c.campaign.advertiser.industry,
+            impressions=c.impressions,
+            clicks=c.clicks,
+        )
+        for c in approved
+    ]
+
+
+def _creatives_snapshot(advertiser: Advertiser | None) -> Path:
+    text = rows_to_csv(creative_training_rows(advertiser=advertiser))
+    folder = Path(settings.DATA_DIR) / "datasets"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"creatives-{hashlib.sha256(text.encode()).hexdigest()[:16]}.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _configs(run: TrainingRun) -> tuple[TrainConfig, LoraSettings]:
@@ -129,7 +178,10 @@ def training_run_create(
         _configs(run)
     except (TypeError, ValueError) as exc:
         raise TrainingError(f"parameters: {exc}") from None
-    prepared = dataset_for(dataset)
+    if dataset == "creatives":
+        # A snapshot on disk: performance keeps changing, a resumed run must not see it.
+        run.dataset = str(_creatives_snapshot(advertiser))
+    prepared = dataset_for(run.dataset)
     run.dataset_hash = prepared.snapshot_hash
     run.train_examples = len(prepared.train_examples())
     run.eval_examples = len(prepared.eval)

@@ -4,7 +4,7 @@ resident per worker process, loaded lazily in the child, never in a forking pare
 from celery import shared_task
 from django.conf import settings
 
-from ads import services
+from ads import drafting, services
 
 
 @shared_task(
@@ -18,3 +18,16 @@ from ads import services
 def training_run_execute(run_id: int) -> str:
     """Train (or resume from its newest checkpoint) one adapter."""
     return services.training_run_execute(run_id=run_id).status
+
+
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,  # a killed worker hands the job back; it drafts again
+    soft_time_limit=max(1, settings.CELERY_TASK_TIME_LIMIT - 60),
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+)
+def draft_job_execute(job_id: int) -> str:
+    """Draft one job's creatives with the worker's resident base model and the campaign's
+    adapter (hot-swapped, LRU)."""
+    return drafting.draft_job_execute(job_id=job_id).status

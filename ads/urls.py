@@ -13,4 +13,18 @@ urlpatterns = [
         name="training-run-progress",
     ),
     path("ads/training/<int:run_id>/cancel", views.training_run_cancel, name="training-run-cancel"),
+    path("ads/studio", views.studio, name="studio"),
+    path("ads/campaigns/<int:campaign_id>", views.campaign, name="campaign"),
+    path("ads/campaigns/<int:campaign_id>/export.csv", views.campaign_export, name="export"),
+    path(
+        "ads/campaigns/<int:campaign_id>/performance",
+        views.performance_upload,
+        name="performance",
+    ),
+    path("ads/jobs/<int:job_id>/progress", views.draft_job_progress, name="job-progress"),
+    path(
+        "ads/creatives/<int:creative_id>/<str:action>",
+        views.creative_review,
+        name="creative-review",
+    ),
 ]

@@ -3,12 +3,19 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from ads import selectors, services
-from ads.forms import TrainingRunForm
+from ads import checks, drafting, review, selectors, services
+from ads.forms import (
+    CampaignForm,
+    CreativeEditForm,
+    DraftForm,
+    PerformanceForm,
+    TrainingRunForm,
+)
 from ads.models import Adapter
 
 
@@ -86,3 +93,155 @@ def training_run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
     services.training_run_cancel(run=run)
     messages.info(request, "Cancelling: the run stops at its next step.")
     return redirect("ads:training-run", run.pk)
+
+
+# --- the ads studio: campaigns, drafting, review ---------------------------------------------
+
+
+def _creative_rows(creatives) -> list[dict]:
+    return [
+        {
+            "creative": c,
+            "headline_chars": checks.text_length(c.headline),
+            "body_chars": checks.body_length(c.body),
+            "failed": (c.checks or {}).get("failed", []),
+        }
+        for c in creatives
+    ]
+
+
+@login_required
+def studio(request: HttpRequest) -> HttpResponse:
+    """The user's campaigns and a form for a new one."""
+    advertisers = selectors.advertisers_of(user=request.user)
+    form = CampaignForm(user=request.user) if advertisers.exists() else None
+    if request.method == "POST":
+        if form is None:
+            raise PermissionDenied("You are not a member of any advertiser.")
+        form = CampaignForm(request.POST, user=request.user)
+        if form.is_valid():
+            campaign = form.save(commit=False)
+            campaign.created_by = request.user
+            campaign.save()
+            return redirect("ads:campaign", campaign.pk)
+    context = {
+        "campaigns": selectors.campaigns_visible(user=request.user)[:200],
+        "form": form,
+    }
+    status = 400 if form is not None and form.errors else 200
+    return render(request, "ads/studio.html", context, status=status)
+
+
+@login_required
+def campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """A campaign: its brief, a form to draft, the jobs and the creatives to review."""
+    found = selectors.campaign_for(user=request.user, campaign_id=campaign_id)
+    draft_form = DraftForm()
+    status = 200
+    if request.method == "POST":
+        draft_form = DraftForm(request.POST)
+        if draft_form.is_valid():
+            try:
+                drafting.draft_job_create(
+                    campaign=found, user=request.user, n=draft_form.cleaned_data["n"]
+                )
+            except (drafting.DraftBlocked, drafting.BriefError) as exc:
+                messages.error(request, str(exc))
+                status = 400
+            else:
+                messages.info(request, "Drafting: the drafts appear below when the job is done.")
+                return redirect("ads:campaign", found.pk)
+        else:
+            status = 400
+    brief = drafting.Brief.from_campaign(found)
+    context = {
+        "campaign": found,
+        "decision": drafting.brief_decision(brief),
+        "jobs": found.draft_jobs.select_related("adapter")[:20],
+        "rows": _creative_rows(selectors.campaign_creatives(campaign=found)[:300]),
+        "draft_form": draft_form,
+        "performance_form": PerformanceForm(),
+        "ctas": drafting.limits().allowed_ctas,
+        "adapter": selectors.adapter_for_campaign(campaign=found),
+    }
+    return render(request, "ads/campaign.html", context, status=status)
+
+
+@login_required
+def draft_job_progress(request: HttpRequest, job_id: int) -> JsonResponse:
+    job = selectors.draft_job_for(user=request.user, job_id=job_id)
+    return JsonResponse(
+        {
+            "status": job.status,
+            "n": job.n,
+            "generated": job.generated,
+            "kept": job.kept,
+            "error": job.error,
+            "finished": job.finished,
+            "dropped": job.results.get("dropped", {}),
+        }
+    )
+
+
+@login_required
+@require_POST
+def creative_review(request: HttpRequest, creative_id: int, action: str) -> HttpResponse:
+    """Approve, reject or edit one creative (POST), then back to its campaign."""
+    if action not in ("approve", "reject", "edit"):
+        raise Http404("No such action.")
+    creative = selectors.creative_for(user=request.user, creative_id=creative_id)
+    note = request.POST.get("note", "")[:500]
+    try:
+        if action == "approve":
+            review.creative_approve(creative=creative, user=request.user, note=note)
+            messages.info(request, "Approved.")
+        elif action == "reject":
+            review.creative_reject(creative=creative, user=request.user, note=note)
+            messages.info(request, "Rejected.")
+        else:
+            form = CreativeEditForm(request.POST, ctas=drafting.limits().allowed_ctas)
+            if not form.is_valid():
+                problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+                raise review.ReviewError(problems)
+            data = form.cleaned_data
+            review.creative_edit(
+                creative=creative,
+                user=request.user,
+                headline=data["headline"],
+                body=data["body"],
+                cta=data["cta"],
+                note=data["note"],
+            )
+            messages.info(request, "Saved.")
+    except review.ReviewError as exc:
+        messages.error(request, f"Creative {creative.pk}: {exc}")
+    return redirect(
+        f"{reverse('ads:campaign', args=[creative.campaign_id])}#creative-{creative.pk}"
+    )
+
+
+@login_required
+def campaign_export(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    found = selectors.campaign_for(user=request.user, campaign_id=campaign_id)
+    response = HttpResponse(
+        review.creatives_export_csv(campaign=found), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="campaign-{found.pk}-approved.csv"'
+    return response
+
+
+@login_required
+@require_POST
+def performance_upload(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    found = selectors.campaign_for(user=request.user, campaign_id=campaign_id)
+    form = PerformanceForm(request.POST, request.FILES)
+    if form.is_valid():
+        name, text = form.cleaned_data["file"]
+        report = review.performance_import_csv(text=text, name=name, user=request.user)
+        messages.info(request, f"Imported {report.imported} row(s).")
+        for error in report.errors[:20]:
+            messages.error(request, error)
+    else:
+        for errors in form.errors.values():
+            messages.error(request, " ".join(errors))
+    return redirect("ads:campaign", found.pk)

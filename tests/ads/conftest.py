@@ -20,17 +20,3 @@ def data_dir(settings, tmp_path):
     (tmp_path / "models").symlink_to(shared_models, target_is_directory=True)
     settings.DATA_DIR = tmp_path
     return tmp_path
-
-
-@pytest.fixture
-def advertisers(db, make_user):
-    """Two advertisers with one member each, and a staff user with training rights."""
-    from ads.models import Advertiser
-
-    acme, globex = Advertiser.objects.create(name="Acme"), Advertiser.objects.create(name="Globex")
-    alice = make_user("alice", "ads.add_trainingrun")
-    bob = make_user("bob", "ads.add_trainingrun")
-    acme.members.add(alice)
-    globex.members.add(bob)
-    staff = make_user("staff", "ads.add_trainingrun", staff=True)
-    return {"acme": acme, "globex": globex, "alice": alice, "bob": bob, "staff": staff}

@@ -1,0 +1,502 @@
+"""Drafting ad creatives: a brief → the worker's resident base model with the campaign's
+LoRA adapter → candidates → hard checks, repair, near-duplicates dropped, ranked → drafts.
+
+    brief = Brief.from_campaign(campaign)
+    outcome = draft_creatives(brief=brief, n=8, adapter=adapter_for_campaign(...))
+    outcome.drafts      # [Draft(headline, body, cta, checks, reasons, ...)], best first
+    outcome.dropped     # {"banned_terms": 2, "near_duplicate": 1}: what never became a draft
+
+    job = draft_job_create(campaign=campaign, user=user, n=8)   # queued for a gpu worker
+    draft_job_execute(job_id=job.id)                            # what the worker runs
+
+A brief in a blocked regulated category raises `DraftBlocked` before any model runs; one
+in a review category drafts, and every draft is marked for extra review. The headline is
+written by the adapter (trained on the same prompt, ads.prompts); the body by the same
+resident model under its headline; the call to action is picked from the allowed list by
+the brief's objective. A candidate that breaks a limit is repaired at a word boundary when
+it can be, else dropped and another round generated (at most `MAX_ROUNDS`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ads import checks
+from ads.models import Adapter, AdCreative, Campaign, CreativeEvent, DraftJob, RegulatedCategory
+from ads.prompts import (
+    body_prompt,
+    headline_prompt,
+    headline_prompt_with_examples,
+    product_text,
+)
+from ads.selectors import adapter_for_campaign
+from ml.drafting import DraftModelConfig, DraftParams, get_draft_model
+
+logger = logging.getLogger(__name__)
+
+MAX_DRAFTS = 50  # per job
+MAX_ROUNDS = 4  # generate again while fewer than n candidates pass
+OVERSAMPLE = 1.5  # candidates asked for per draft still wanted
+HEADLINE_TOKENS = 32
+BODY_TOKENS = 96
+DUPLICATE_COSINE = 0.92  # of the retrieval encoder's vectors: closer is the same ad
+HEADLINE_DECODING = {"temperature": 0.9, "top_p": 0.95}
+BODY_DECODING = {"temperature": 0.7, "top_p": 0.9}
+PROGRESS_SAVE_EVERY_S = 1.0
+MIN_HEADLINE_WORDS = 2
+MIN_BODY_WORDS = 5
+
+
+class DraftBlocked(Exception):
+    """The brief falls in a regulated category whose ads Plaza does not run."""
+
+    def __init__(self, decision: checks.CategoryDecision):
+        self.decision = decision
+        matched = f" (matched: {', '.join(decision.matched)})" if decision.matched else ""
+        label = RegulatedCategory(decision.category).label
+        super().__init__(
+            f"Plaza does not draft ads in the regulated category '{label}' "
+            f"({decision.source}{matched}); nothing was generated."
+        )
+
+
+class BriefError(ValueError):
+    """A brief that cannot be drafted: names the field."""
+
+
+@dataclass(frozen=True)
+class Brief:
+    """What a campaign asks for, as plain values (a campaign row or a JSON file)."""
+
+    description: str
+    product: str = ""
+    audience: str = ""
+    tone: str = ""
+    language: str = "en"
+    objective: str = ""
+    keywords: tuple[str, ...] = ()
+    landing_url: str = ""
+    banned_terms: tuple[str, ...] = ()
+    category: str = ""
+    industry: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.description, str) or len(self.description.split()) < 2:
+            raise BriefError("description: say what the product is, in a few words at least")
+        for name in ("product", "audience", "tone", "language", "objective", "landing_url"):
+            if not isinstance(getattr(self, name), str):
+                raise BriefError(f"{name}: expected a string")
+        for name in ("keywords", "banned_terms"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+                raise BriefError(f"{name}: expected a list of strings")
+        if self.category not in RegulatedCategory.values:
+            allowed = ", ".join(v for v in RegulatedCategory.values if v)
+            raise BriefError(f"category: {self.category!r} is not one of: {allowed} (or empty)")
+
+    @classmethod
+    def from_campaign(cls, campaign: Campaign) -> Brief:
+        return cls(
+            description=campaign.description,
+            product=campaign.product,
+            audience=campaign.audience,
+            tone=campaign.tone,
+            language=campaign.language,
+            objective=campaign.objective,
+            keywords=tuple(campaign.keywords or ()),
+            landing_url=campaign.landing_url,
+            banned_terms=tuple(campaign.banned_terms or ()),
+            category=campaign.category,
+            industry=campaign.advertiser.industry,
+        )
+
+    @classmethod
+    def from_mapping(cls, data: Mapping) -> Brief:
+        """A brief from a JSON object; unknown keys and wrong types are named."""
+        if not isinstance(data, Mapping):
+            raise BriefError("expected one JSON object with the brief's fields")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise BriefError(
+                f"{', '.join(unknown)}: unknown field(s); known: {', '.join(sorted(known))}"
+            )
+        if "description" not in data:
+            raise BriefError("description: required")
+        values = dict(data)
+        for name in ("keywords", "banned_terms"):
+            if name in values:
+                if not isinstance(values[name], list):
+                    raise BriefError(f"{name}: expected a list of strings")
+                values[name] = tuple(values[name])
+        return cls(**values)
+
+    @property
+    def text(self) -> str:
+        """Everything the brief says, for the category detector."""
+        return " ".join([self.product, self.description, self.audience, *self.keywords])
+
+
+def limits() -> checks.CreativeLimits:
+    return checks.CreativeLimits.from_mapping(settings.PLAZA_AD_LIMITS)
+
+
+def brief_decision(brief: Brief) -> checks.CategoryDecision:
+    return checks.brief_category(declared=brief.category, text=brief.text, limits=limits())
+
+
+def creative_checks(*, campaign: Campaign, headline: str, body: str, cta: str) -> dict:
+    """Every hard check on a creative as a person wrote it (an edit): the report as a dict
+    with `passed`, `needs_review` and `checks`."""
+    brief = Brief.from_campaign(campaign)
+    report = checks.check_creative(
+        checks.Creative(headline=headline, body=body, cta=cta),
+        limits=limits(),
+        banned_terms=brief.banned_terms,
+        landing_url=brief.landing_url,
+        category=brief_decision(brief),
+    )
+    return report.as_dict()
+
+
+@dataclass
+class Draft:
+    headline: str
+    body: str
+    cta: str
+    checks: dict  # the report of every check (passed, needs_review, checks)
+    repairs: list[str]
+    seed: int
+    prompt: str  # the headline prompt
+    score: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return AdCreative.Status.DRAFT
+
+
+@dataclass
+class DraftOutcome:
+    drafts: list[Draft]  # best first, at most n
+    generated: int  # candidates the model wrote
+    dropped: dict[str, int]  # why candidates never became drafts
+    rounds: int
+    adapter: str  # adapter name, "" for the base model alone
+    base_model: str
+    backend: str
+    decoding: dict
+    seconds: float
+    category: dict  # the brief's category decision
+
+
+def _model_config(base_model: str) -> DraftModelConfig:
+    return DraftModelConfig(
+        base=base_model,
+        device=settings.PLAZA_DEVICE,
+        cache_dir=str(Path(settings.DATA_DIR) / "models"),
+        max_adapters=settings.PLAZA_AD_ADAPTER_SLOTS,
+    )
+
+
+def draft_creatives(
+    *,
+    brief: Brief,
+    n: int,
+    adapter: Adapter | None = None,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> DraftOutcome:
+    """Up to n drafts that pass every hard check (see the module docstring); raises
+    DraftBlocked for a blocked category. `progress(generated, kept)` after each candidate."""
+    if not 1 <= n <= MAX_DRAFTS:
+        raise BriefError(f"n: expected 1 to {MAX_DRAFTS}, got {n}")
+    started = time.perf_counter()
+    rules = limits()
+    decision = checks.brief_category(declared=brief.category, text=brief.text, limits=rules)
+    if decision.action == "block":
+        raise DraftBlocked(decision)
+    base_model = adapter.base_model if adapter else settings.PLAZA_AD_BASE_MODEL
+    adapter_path = str(Path(settings.DATA_DIR) / adapter.path) if adapter else None
+    model = get_draft_model(_model_config(base_model))
+    description = product_text(product=brief.product, description=brief.description)
+    if adapter is not None:  # asked exactly as it was trained
+        prompt = headline_prompt(description=description, industry=brief.industry)
+    else:
+        prompt = headline_prompt_with_examples(description=description, industry=brief.industry)
+    cta = checks.cta_for_objective(brief.objective, rules)
+    from search import indexes  # the retrieval encoder judges near-duplicates
+
+    encode = indexes.encoder_for(settings.PLAZA_EMBED_MODEL).encode
+    kept: list[Draft] = []
+    dropped: Counter[str] = Counter()
+    generated = rounds = 0
+    while len(kept) < n and rounds < MAX_ROUNDS and not (should_stop and should_stop()):
+        ask = max(2, math.ceil((n - len(kept)) * OVERSAMPLE))
+        headlines = model.generate(
+            prompt,
+            adapter=adapter_path,
+            params=DraftParams(
+                n=ask,
+                max_tokens=HEADLINE_TOKENS,
+                seed=seed + rounds * 1000,
+                stop=("\n",),
+                **HEADLINE_DECODING,
+            ),
+        )
+        rounds += 1
+        for headline in headlines:
+            if should_stop and should_stop():
+                break
+            [body] = model.generate(
+                body_prompt(
+                    description=description,
+                    headline=headline.text,
+                    audience=brief.audience,
+                    tone=brief.tone,
+                    language=brief.language,
+                ),
+                adapter=None,  # adapters learn headlines; the post follows the examples
+                params=DraftParams(
+                    n=1, max_tokens=BODY_TOKENS, seed=headline.seed, stop=("\n",), **BODY_DECODING
+                ),
+            )
+            generated += 1
+            headline_text, body_text = _unquoted(headline.text), _unquoted(body.text)
+            if _words(headline_text) < MIN_HEADLINE_WORDS or _words(body_text) < MIN_BODY_WORDS:
+                dropped["too_short"] += 1  # "1/2/2018" is not a post
+                if progress:
+                    progress(generated, len(kept))
+                continue
+            creative, report, repairs = checks.prepare_creative(
+                checks.Creative(headline=headline_text, body=body_text, cta=cta),
+                limits=rules,
+                banned_terms=brief.banned_terms,
+                landing_url=brief.landing_url,
+                category=decision,
+                objective=brief.objective,
+            )
+            if creative is None:
+                dropped[report.failed[0] if report.failed else "unknown"] += 1
+            else:
+                kept.append(
+                    Draft(
+                        headline=creative.headline,
+                        body=creative.body,
+                        cta=creative.cta,
+                        checks=report.as_dict(),
+                        repairs=repairs,
+                        seed=headline.seed,
+                        prompt=prompt,
+                    )
+                )
+                kept = _without_near_duplicates(kept, encode, dropped)
+            if progress:
+                progress(generated, len(kept))
+    ranked = checks.rank(
+        [checks.Creative(d.headline, d.body, d.cta) for d in kept],
+        brief_keywords=brief.keywords,
+        product=brief.product,
+        objective=brief.objective,
+        repairs=[d.repairs for d in kept],
+        limits=rules,
+        landing_url=brief.landing_url,
+    )
+    drafts = []
+    for index, score, reasons in ranked[:n]:
+        kept[index].score, kept[index].reasons = score, reasons
+        drafts.append(kept[index])
+    dropped["over_n"] = max(0, len(kept) - n)
+    return DraftOutcome(
+        drafts=drafts,
+        generated=generated,
+        dropped={k: v for k, v in dropped.items() if v},
+        rounds=rounds,
+        adapter=adapter.name if adapter else "",
+        base_model=base_model,
+        backend=model.backend,
+        decoding={
+            "headline": HEADLINE_DECODING | {"max_tokens": HEADLINE_TOKENS},
+            "body": BODY_DECODING | {"max_tokens": BODY_TOKENS},
+            "seed": seed,
+        },
+        seconds=time.perf_counter() - started,
+        category=decision.as_dict(),
+    )
+
+
+def _unquoted(text: str) -> str:
+    """A base model often wraps what it writes in quotes: they are not part of the ad."""
+    text = text.strip()
+    for left, right in (('"', '"'), ("“", "”"), ("'", "'"), ("«", "»")):
+        if len(text) > 2 and text.startswith(left) and text.endswith(right):
+            inner = text[1:-1]
+            if left not in inner and right not in inner:
+                return inner.strip()
+    return text
+
+
+def _words(text: str) -> int:
+    """Words with a letter in them: dates, numbers and symbols do not count."""
+    return sum(any(ch.isalpha() for ch in word) for word in text.split())
+
+
+def _without_near_duplicates(drafts: list[Draft], encode, dropped: Counter) -> list[Draft]:
+    texts = [f"{d.headline}\n{d.body}" for d in drafts]
+    keep = checks.drop_near_duplicates(texts, encode(texts), threshold=DUPLICATE_COSINE)
+    dropped["near_duplicate"] += len(drafts) - len(keep)
+    return [drafts[i] for i in keep]
+
+
+# --- jobs ----------------------------------------------------------------------------------
+
+
+def draft_job_create(
+    *, campaign: Campaign, user=None, n: int = 8, seed: int | None = None, enqueue: bool = True
+) -> DraftJob:
+    """A queued job for a gpu worker (enqueue=False: the caller runs draft_job_execute).
+    Raises DraftBlocked for a blocked category (no job is created) and BriefError for a
+    brief that cannot be drafted."""
+    if not 1 <= n <= MAX_DRAFTS:
+        raise BriefError(f"n: expected 1 to {MAX_DRAFTS}, got {n}")
+    decision = brief_decision(Brief.from_campaign(campaign))
+    if decision.action == "block":
+        raise DraftBlocked(decision)
+    seed = seed if seed is not None else int(time.time_ns() % 2**31)
+    job = DraftJob.objects.create(
+        campaign=campaign, n=n, requested_by=user, decoding={"seed": seed}
+    )
+    if enqueue:
+        transaction.on_commit(lambda: draft_job_enqueue(job_id=job.pk))
+    return job
+
+
+def draft_job_enqueue(*, job_id: int) -> None:
+    if settings.PLAZA_DRAFT_MODE == "inline":
+        draft_job_execute(job_id=job_id)
+        return
+    from ads.tasks import draft_job_execute as draft_job_execute_task
+
+    draft_job_execute_task.apply_async((job_id,))
+
+
+def draft_job_cancel(*, job: DraftJob) -> DraftJob:
+    DraftJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+    DraftJob.objects.filter(pk=job.pk, status=DraftJob.Status.QUEUED).update(
+        status=DraftJob.Status.CANCELLED, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return job
+
+
+def draft_job_execute(*, job_id: int) -> DraftJob:
+    """Draft the job's creatives and save them as `draft` rows; idempotent (a finished
+    job is left as it is; a retried one replaces the drafts of its earlier attempt)."""
+    job = DraftJob.objects.select_related("campaign__advertiser").get(pk=job_id)
+    if job.finished:
+        return job
+    DraftJob.objects.filter(pk=job.pk).update(attempts=F("attempts") + 1)
+    adapter = adapter_for_campaign(campaign=job.campaign)
+    job.status, job.started_at = DraftJob.Status.RUNNING, timezone.now()
+    job.adapter = adapter
+    job.base_model = adapter.base_model if adapter else settings.PLAZA_AD_BASE_MODEL
+    job.generated = job.kept = 0
+    job.save(
+        update_fields=[
+            "status",
+            "started_at",
+            "adapter",
+            "base_model",
+            "generated",
+            "kept",
+            "updated_at",
+        ]
+    )
+    saved_at = 0.0
+
+    def progress(generated: int, kept: int) -> None:
+        nonlocal saved_at
+        if time.monotonic() - saved_at >= PROGRESS_SAVE_EVERY_S:
+            saved_at = time.monotonic()
+            DraftJob.objects.filter(pk=job.pk).update(
+                generated=generated, kept=min(kept, job.n), updated_at=timezone.now()
+            )
+
+    def should_stop() -> bool:
+        return DraftJob.objects.filter(pk=job.pk, cancel_requested=True).exists()
+
+    try:
+        outcome = draft_creatives(
+            brief=Brief.from_campaign(job.campaign),
+            n=job.n,
+            adapter=adapter,
+            seed=int(job.decoding.get("seed", 0)),
+            progress=progress,
+            should_stop=should_stop,
+        )
+    except (DraftBlocked, BriefError) as exc:
+        return _job_finish(job, DraftJob.Status.FAILED, error=str(exc))
+    except Exception as exc:  # the row says why; the worker log has the traceback
+        logger.exception("draft job %s failed", job.pk)
+        return _job_finish(job, DraftJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+    with transaction.atomic():
+        job.creatives.filter(status=AdCreative.Status.DRAFT).delete()  # an earlier attempt's
+        for rank, draft in enumerate(outcome.drafts, start=1):
+            creative = AdCreative.objects.create(
+                campaign=job.campaign,
+                job=job,
+                headline=draft.headline,
+                body=draft.body,
+                cta=draft.cta,
+                needs_review=draft.checks["needs_review"],
+                checks=draft.checks,
+                repairs=draft.repairs,
+                rank=rank,
+                score=draft.score,
+                reasons=draft.reasons,
+                adapter=adapter,
+                adapter_name=outcome.adapter,
+                base_model=outcome.base_model,
+                prompt=draft.prompt,
+                seed=draft.seed,
+                decoding=outcome.decoding,
+            )
+            CreativeEvent.objects.create(
+                creative=creative,
+                action=CreativeEvent.Action.CREATED,
+                user=None,
+                note=f"drafted by job {job.pk}",
+            )
+        job.backend = outcome.backend
+        job.decoding = outcome.decoding
+        job.generated, job.kept = outcome.generated, len(outcome.drafts)
+        job.results = {
+            "dropped": outcome.dropped,
+            "rounds": outcome.rounds,
+            "seconds": round(outcome.seconds, 2),
+            "category": outcome.category,
+        }
+        cancelled = should_stop()
+        status = DraftJob.Status.CANCELLED if cancelled else DraftJob.Status.SUCCEEDED
+        job.save(
+            update_fields=["backend", "decoding", "generated", "kept", "results", "updated_at"]
+        )
+        return _job_finish(job, status)
+
+
+def _job_finish(job: DraftJob, status: str, error: str = "") -> DraftJob:
+    job.status, job.error, job.finished_at = status, error, timezone.now()
+    job.save(update_fields=["status", "error", "finished_at", "updated_at"])
+    return job

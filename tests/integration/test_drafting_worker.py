@@ -1,0 +1,38 @@
+"""Drafting on a real Celery worker (gpu queue) with the real default ad model: a job asked
+for through the API is run by the worker, which saves draft creatives that pass the hard
+checks, and the job's progress is readable while and after it runs."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from ads.models import AdCreative, Campaign, DraftJob
+from tests.integration.workers import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_draft_job_runs_on_the_worker(configured_worker, advertisers):
+    """POST /api/ads/campaigns/{id}/drafts → on commit → the gpu queue → drafts saved."""
+    campaign = Campaign.objects.create(
+        advertiser=advertisers["acme"],
+        name="Boots",
+        product="Trailhead boots",
+        description="Waterproof leather hiking boots with a grippy sole for muddy trails",
+        objective="sales",
+    )
+    client = Client()
+    client.force_login(advertisers["alice"])
+    response = client.post(f"/api/ads/campaigns/{campaign.pk}/drafts", {"n": 3})
+    assert response.status_code == 202
+    job_id = response.json()["id"]
+    wait_for(lambda: DraftJob.objects.get(pk=job_id).finished, 300, configured_worker)
+    job = DraftJob.objects.get(pk=job_id)
+    assert job.status == "succeeded", job.error
+    assert job.backend and job.base_model and job.attempts == 1
+    creatives = AdCreative.objects.filter(job=job)
+    assert 1 <= creatives.count() <= 3
+    assert all(c.status == "draft" and c.checks["passed"] for c in creatives)
+    progress = client.get(f"/ads/jobs/{job_id}/progress").json()
+    assert progress["finished"] and progress["kept"] == creatives.count()
