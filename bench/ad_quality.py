@@ -69,12 +69,18 @@ def main() -> None:
     greedy = DraftParams(n=1, max_tokens=32, temperature=0.0, stop=("\n",))
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
     adapter = str(args.adapter.resolve())
+
+    def trained(row):
+        return headline_prompt(description=row.desc, industry=row.industry)
+
+    def with_examples(row):
+        return headline_prompt_with_examples(description=row.desc, industry=row.industry)
+
     ways = {
-        "base, training prompt": lambda r: (headline_prompt(description=r.desc, industry=r.industry), None),
-        "base, drafting prompt (2 examples)": lambda r: (
-            headline_prompt_with_examples(description=r.desc, industry=r.industry), None),
-        "base + adapter": lambda r: (headline_prompt(description=r.desc, industry=r.industry), adapter),
-    }  # fmt: skip
+        "base, training prompt": lambda r: (trained(r), None),
+        "base, drafting prompt (2 examples)": lambda r: (with_examples(r), None),
+        "base + adapter": lambda r: (trained(r), adapter),
+    }
     print(f"{len(rows)} held-out rows of {args.dataset.name}; base {args.base}; {model.backend}")
     samples = {}
     for name, ask in ways.items():
