@@ -260,6 +260,13 @@ def draft_creatives(
         for headline in headlines:
             if should_stop and should_stop():
                 break
+            unusable = _unusable_headline(_unquoted(headline.text), brief, rules)
+            if unusable:  # no post is written under a headline that can never pass
+                generated += 1
+                dropped[unusable] += 1
+                if progress:
+                    progress(generated, len(kept))
+                continue
             [body] = model.generate(
                 body_prompt(
                     description=description,
@@ -335,6 +342,17 @@ def draft_creatives(
         seconds=time.perf_counter() - started,
         category=decision.as_dict(),
     )
+
+
+def _unusable_headline(text: str, brief: Brief, rules: checks.CreativeLimits) -> str:
+    """Why a headline alone already fails a check no repair mends, or ""."""
+    if _words(text) < MIN_HEADLINE_WORDS:
+        return "too_short"
+    if checks.find_banned_terms(text, (*brief.banned_terms, *rules.banned_terms)):
+        return "banned_terms"
+    if checks.find_markup(text):
+        return "markup"
+    return ""
 
 
 def _unquoted(text: str) -> str:

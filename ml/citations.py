@@ -30,6 +30,12 @@ from ml.bm25 import tokenize
 _CITATION = re.compile(r"\[\s*(\d{1,3}(?:\s*,\s*\d{1,3})*)\s*\]")
 _OPEN = re.compile(r"\[[\d,\s]{0,12}$")  # a citation that may still be arriving
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
+# Words an answer wraps its content in, which no source needs to contain (accent-folded,
+# as ml.bm25.tokenize gives them).
+_FILLER = frozenset(
+    {"answer", "called", "named", "known", "who", "which", "what", "when", "where", "whose"}
+    | {"respuesta", "llama", "llamado", "llamada", "quien", "cual", "cuando", "donde"}
+)
 
 
 class CitationTracker:
@@ -94,13 +100,20 @@ def attribute(
     threshold: float = 0.5,
     source_texts: Sequence[str] | None = None,
     overlap: float = 0.6,
+    question: str = "",
 ) -> list[Sentence]:
     """The answer's sentences with their sources (see the module docstring).
 
     source_vectors: (n_sources, d) unit vectors of the numbered sources, in order. With
-    `source_texts`, a sentence whose content words (ml.bm25.tokenize, two or more) are at
-    least `overlap` found in one source is attributed to it too: a short sentence that
-    copies a source's words ("It gave up 308 points.") embeds far from a long paragraph.
+    `source_texts`, two lexical rules attribute what embeddings miss (a short sentence
+    embeds far from a long paragraph):
+    - a sentence whose content words (ml.bm25.tokenize, two or more) are at least `overlap`
+      found in one source ("It gave up 308 points.");
+    - with the `question`, a sentence whose new words (content words the question does not
+      have) are all found in one source: "The player who scored was Anderson." adds only
+      "anderson", which the source names. A sentence that adds a word no source has
+      ("... was Katy Lawless.") stays unsupported.
+    The first source (in retrieval order) that qualifies is chosen.
     """
     sentences = []
     for part in split_sentences(text):
@@ -111,6 +124,7 @@ def attribute(
         vectors = encode([_CITATION.sub("", s.text) for s in uncited])  # (m, d)
         similarity = vectors @ np.asarray(source_vectors, dtype=np.float32).T  # (m, n)
         source_words = [set(tokenize(text)) for text in source_texts or []]
+        question_words = set(tokenize(question))
         for sentence, row in zip(uncited, similarity, strict=True):
             best = int(np.argmax(row))
             sentence.similarity = float(row[best])
@@ -123,6 +137,13 @@ def attribute(
                 best = int(np.argmax(shares))
                 if shares[best] >= overlap:
                     sentence.attributed = best + 1
+                    continue
+            new_words = words - question_words - _FILLER
+            if question_words and new_words and source_words:
+                for n, found in enumerate(source_words, start=1):
+                    if new_words <= found:
+                        sentence.attributed = n
+                        break
     return sentences
 
 

@@ -58,10 +58,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ml.generation import _has_cuda, _load_transformers, _threads
+from ml.generation import _load_transformers, _threads, choose_backend
 from ml.gguf_lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS, gguf_lora_for
 from ml.process_cache import ProcessCache
-from ml.registry import resolve_model
 
 __all__ = ["Draft", "DraftModel", "DraftModelConfig", "DraftParams", "get_draft_model"]
 
@@ -555,17 +554,14 @@ class TransformersDraftModel(DraftModel):
 
 
 def _build(config: DraftModelConfig) -> DraftModel:
-    resolved = resolve_model(config.base, cache_dir=config.cache_dir)
-    backend = config.backend
-    if backend == "auto":
-        on_cpu = config.device == "cpu" or (config.device == "auto" and not _has_cuda())
-        backend = "llama_cpp" if resolved.is_gguf and on_cpu else "transformers"
+    backend, resolved = choose_backend(
+        config.base,
+        backend=config.backend,
+        device=config.device,
+        owner="DraftModelConfig",
+        cache_dir=config.cache_dir,
+    )
     if backend == "llama_cpp":
-        if not resolved.is_gguf:
-            raise ValueError(
-                f"DraftModelConfig.backend='llama_cpp' needs a GGUF base; {config.base!r} is "
-                "not one (use backend='transformers')"
-            )
         return LlamaCppDraftModel(config, resolved.target)
     return TransformersDraftModel(config, resolved.target, resolved.is_gguf)
 

@@ -412,18 +412,29 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def _build(config: GeneratorConfig) -> Generator:
-    resolved = resolve_model(config.model)
-    backend = config.backend
+def choose_backend(
+    setting: str, *, backend: str, device: str, owner: str, cache_dir: str | None = None
+):
+    """(backend, resolved model): "auto" is llama.cpp for a GGUF model on a CPU and
+    transformers otherwise; llama.cpp asked for a model that is not GGUF is refused, named
+    by `owner` (the config class)."""
+    resolved = resolve_model(setting, cache_dir=cache_dir)
     if backend == "auto":
-        on_cpu = config.device == "cpu" or (config.device == "auto" and not _has_cuda())
+        on_cpu = device == "cpu" or (device == "auto" and not _has_cuda())
         backend = "llama_cpp" if resolved.is_gguf and on_cpu else "transformers"
+    if backend == "llama_cpp" and not resolved.is_gguf:
+        raise ValueError(
+            f"{owner}.backend='llama_cpp' needs a GGUF model; {setting!r} is not one "
+            "(use backend='transformers')"
+        )
+    return backend, resolved
+
+
+def _build(config: GeneratorConfig) -> Generator:
+    backend, resolved = choose_backend(
+        config.model, backend=config.backend, device=config.device, owner="GeneratorConfig"
+    )
     if backend == "llama_cpp":
-        if not resolved.is_gguf:
-            raise ValueError(
-                f"GeneratorConfig.backend='llama_cpp' needs a GGUF model; {config.model!r} "
-                "is not one (use backend='transformers')"
-            )
         return LlamaCppGenerator(config, resolved.target)
     return TransformersGenerator(config, resolved.target, resolved.is_gguf)
 

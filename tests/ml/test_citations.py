@@ -79,3 +79,26 @@ def test_a_sentence_that_copies_a_sources_words_is_attributed_to_it():
         source_texts=texts,
     )
     assert [s.attributed for s in sentences] == [1, None, None]
+
+
+def test_a_sentence_that_adds_only_source_words_to_the_question_is_attributed():
+    """With the question: a sentence that restates it and adds only words one source has
+    is attributed to the first such source; a sentence that adds a name no source has, or
+    adds nothing to the question, stays unsupported."""
+    sources = encode_words(["rain", "coffee"])  # vectors unrelated to the sentences below
+    texts = ["Coffee grows in Brazil", "Anderson scored a 2-yard touchdown late in the game"]
+    question = "Which player scored a 2-yard touchdown in the fourth quarter?"
+    sentences = attribute(
+        "The player who scored a 2-yard touchdown in the fourth quarter was Anderson. "
+        "The player who scored was Katy Lawless. "
+        "A player scored a touchdown in the fourth quarter.",
+        sources,
+        encode_words,
+        threshold=0.99,
+        source_texts=texts,
+        question=question,
+    )
+    assert [s.attributed for s in sentences] == [2, None, None]
+    no_question = attribute(sentences[0].text, sources, encode_words, threshold=0.99,
+                            source_texts=texts)  # fmt: skip
+    assert no_question[0].attributed is None

@@ -220,5 +220,5 @@ def test_llama_cpp_needs_a_gguf_base(tmp_path):
     """backend='llama_cpp' over a checkpoint folder is an error that says to use
     transformers."""
     (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(ValueError, match="needs a GGUF base"):
+    with pytest.raises(ValueError, match="needs a GGUF model"):
         get_draft_model(DraftModelConfig(base=str(tmp_path), backend="llama_cpp"))

@@ -24,7 +24,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ads import drafting
 from ads.checks import body_length, text_length
 from ads.models import Adapter, AdCreative, Campaign
-from posts.management.commands.import_posts import database_needs_migrate
+from posts.management.commands.import_posts import require_migrated
 
 EXIT_BLOCKED = 3
 
@@ -41,11 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="End with one JSON line.")
 
     def handle(self, *args, **options) -> None:
-        if database_needs_migrate():
-            raise CommandError(
-                "The database is not set up or not up to date: "
-                "run `python manage.py migrate` first."
-            )
+        require_migrated()
         n = options["n"]
         if not 1 <= n <= drafting.MAX_DRAFTS:
             raise CommandError(f"--n {n}: expected 1 to {drafting.MAX_DRAFTS}")

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ads.models import Adapter
 from ads.services import TrainingError, dataset_for
 from ml.lora import evaluate_loss
-from posts.management.commands.import_posts import database_needs_migrate
+from posts.management.commands.import_posts import require_migrated
 
 
 class Command(BaseCommand):
@@ -33,11 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="End with one JSON line.")
 
     def handle(self, *args, **options) -> None:
-        if database_needs_migrate():
-            raise CommandError(
-                "The database is not set up or not up to date: "
-                "run `python manage.py migrate` first."
-            )
+        require_migrated()
         adapter = Adapter.objects.filter(name=options["adapter"]).first()
         if adapter is None:
             names = ", ".join(Adapter.objects.values_list("name", flat=True)[:20]) or "none yet"

@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ads import services
 from ads.models import Adapter, TrainingRun
-from posts.management.commands.import_posts import database_needs_migrate
+from posts.management.commands.import_posts import require_migrated
 
 
 class Command(BaseCommand):
@@ -42,11 +42,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="End with one JSON line.")
 
     def handle(self, *args, **options) -> None:
-        if database_needs_migrate():
-            raise CommandError(
-                "The database is not set up or not up to date: "
-                "run `python manage.py migrate` first."
-            )
+        require_migrated()
         name = options["name"]
         if options["steps"] < 1:
             raise CommandError(f"--steps {options['steps']}: train at least one step")

@@ -36,6 +36,14 @@ def database_needs_migrate() -> bool:
     return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
 
 
+def require_migrated() -> None:
+    """Stops a command on a database not set up or not up to date, saying what to run."""
+    if database_needs_migrate():
+        raise CommandError(
+            "The database is not set up or not up to date: run `python manage.py migrate` first."
+        )
+
+
 class Command(BaseCommand):
     help = "Import posts from JSON Lines or CSV files (optionally gzipped)."
 
@@ -72,11 +80,7 @@ class Command(BaseCommand):
             except FileFormatError as exc:
                 raise CommandError(str(exc)) from None
 
-        if database_needs_migrate():
-            raise CommandError(
-                "The database is not set up or not up to date: "
-                "run `python manage.py migrate` first."
-            )
+        require_migrated()
 
         show_progress = sys.stderr.isatty() and not options["no_progress"]
         totals = UpsertCounts()
