@@ -41,7 +41,7 @@ from ads.prompts import (
     product_text,
 )
 from ads.selectors import adapter_for_campaign
-from ml.drafting import DraftModelConfig, DraftParams, get_draft_model
+from ml.drafting import MAX_VARIATIONS, DraftModelConfig, DraftParams, get_draft_model
 
 logger = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ def draft_creatives(
     dropped: Counter[str] = Counter()
     generated = rounds = 0
     while len(kept) < n and rounds < MAX_ROUNDS and not (should_stop and should_stop()):
-        ask = max(2, math.ceil((n - len(kept)) * OVERSAMPLE))
+        ask = min(MAX_VARIATIONS, max(2, math.ceil((n - len(kept)) * OVERSAMPLE)))
         headlines = model.generate(
             prompt,
             adapter=adapter_path,

@@ -28,12 +28,19 @@ transformers otherwise):
   are one batched ``generate`` call (the prompt repeated n times); each row samples with
   its own ``torch.Generator`` seeded ``seed + i`` (temperature, then top-p), so draft i
   is what ``n=1, seed=seed + i`` gives, up to the float rounding of a different batch size.
-- ``llama_cpp``: one ``Llama`` over the base GGUF; an adapter is converted to a GGUF
-  LoRA (``ml.gguf_lora``, cached under ``cache_dir/gguf-lora``), loaded with
-  ``llama_adapter_lora_init`` and switched with ``llama_set_adapters_lora`` (freed with
-  ``llama_adapter_lora_free`` on eviction); the KV cache is dropped when the adapter
-  changes. The n variations run one after another, variation i with seed ``seed + i``;
-  they share the prompt's KV cache.
+- ``llama_cpp``: one ``Llama`` over the base GGUF (its weights and tokenizer); the drafts
+  decode on a second context over the same weights (``llama_init_from_model``) with
+  ``MAX_VARIATIONS`` sequences in one unified KV cache of ``_KV_WINDOWS * n_ctx`` tokens. An
+  adapter is converted to a GGUF LoRA (``ml.gguf_lora``, cached under
+  ``cache_dir/gguf-lora``), loaded with ``llama_adapter_lora_init`` and switched on that
+  context with ``llama_set_adapters_lora`` (freed with ``llama_adapter_lora_free`` on
+  eviction). A job decodes its prompt once into sequence 0, shares those KV cells with
+  sequences 1..n-1 (``llama_memory_seq_cp``), then decodes one batch a step holding the
+  last token of every unfinished sequence; sequence i samples with its own chain seeded
+  ``seed + i`` and leaves the batch at end of generation, a stop string or max_tokens.
+  The same seed and n give the same drafts; draft i need not be what ``n=1, seed=seed + i``
+  gives (a batch of another size rounds differently). The KV cache is cleared around every
+  job; a job whose prompt plus n full-length drafts exceed it decodes in several batches.
 
 Temperature 0 is greedy: the n drafts are then one decode, repeated. Sampling is
 llama.cpp's chain on both backends: top-k, top-p (on the untempered probabilities), then
@@ -68,8 +75,9 @@ logger = logging.getLogger(__name__)
 
 _BACKENDS = ("auto", "llama_cpp", "transformers")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-_MAX_N = 64  # variations per job
-_MAX_SEED = 2**31 - 1 - _MAX_N  # seed + i stays a valid llama.cpp (uint32) seed
+MAX_VARIATIONS = 64  # variations per job
+_MAX_SEED = 2**31 - 1 - MAX_VARIATIONS  # seed + i stays a valid llama.cpp (uint32) seed
+_KV_WINDOWS = 4  # llama.cpp: the drafts' KV cache holds this many n_ctx (18 KB a token, Gemma 3)
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,7 @@ class DraftParams:
         if isinstance(self.stop, list):
             object.__setattr__(self, "stop", tuple(self.stop))
         for name, low, high in (
-            ("n", 1, _MAX_N),
+            ("n", 1, MAX_VARIATIONS),
             ("max_tokens", 1, 4096),
             ("seed", 0, _MAX_SEED),
             ("top_k", 0, 1_000_000),
@@ -332,8 +340,24 @@ class LlamaCppDraftModel(DraftModel):
             n_threads=_threads(config),
             verbose=False,
         )
-        # Free adapters, then the model, before the interpreter tears down llama_cpp's
-        # module globals (its own __del__ at exit would call into a half-destroyed module).
+        # Llama's own context holds one sequence; the drafts decode on a second context
+        # over the same weights with room for MAX_VARIATIONS sequences in one unified KV cache.
+        params = llama_cpp.llama_context_params.from_buffer_copy(self.base.context_params)
+        params.n_ctx = self._kv_cells = config.n_ctx * _KV_WINDOWS
+        params.n_seq_max = MAX_VARIATIONS
+        params.kv_unified = True  # the prompt's cells are shared by every sequence
+        self._ctx = llama_cpp.llama_init_from_model(self.base.model, params)
+        if not self._ctx:
+            self.base.close()
+            raise RuntimeError(
+                f"llama.cpp could not create a {self._kv_cells}-token, {MAX_VARIATIONS}-sequence "
+                f"context for {model_path}; lower DraftModelConfig.n_ctx"
+            )
+        self._vocab = llama_cpp.llama_model_get_vocab(self.base.model)
+        self._n_batch = int(params.n_batch)
+        # Free adapters, the context, then the model, before the interpreter tears down
+        # llama_cpp's module globals (its own __del__ at exit would call into a
+        # half-destroyed module).
         atexit.register(self.close)
         logger.info(
             "llama.cpp loaded %s in %.1fs (%d threads)",
@@ -359,52 +383,143 @@ class LlamaCppDraftModel(DraftModel):
     def _activate(self, key: str | None) -> None:
         lib = self._llama_cpp
         if key is None:
-            status = lib.llama_set_adapters_lora(self.base.ctx, None, 0, None)
+            status = lib.llama_set_adapters_lora(self._ctx, None, 0, None)
         else:
             adapters = (lib.llama_adapter_lora_p_ctypes * 1)(self._adapters[key].handle)
             scales = (ctypes.c_float * 1)(1.0)
-            status = lib.llama_set_adapters_lora(self.base.ctx, adapters, 1, scales)
+            status = lib.llama_set_adapters_lora(self._ctx, adapters, 1, scales)
         if status != 0:
             raise RuntimeError(f"llama_set_adapters_lora failed ({status}) for adapter {key}")
-        self.base.reset()  # the cached prompt's keys and values came from the other weights
+        # _decode clears the KV cache on every call: nothing computed with the old weights stays
 
     def _count_tokens(self, text: str) -> int:
         return len(self.base.tokenize(text.encode(), add_bos=True, special=False))
 
     def _decode(self, prompt: str, params: DraftParams) -> list[Draft]:
-        greedy = params.temperature == 0
+        prompt_ids = self.base.tokenize(prompt.encode(), add_bos=True, special=False)
+        if params.temperature == 0:  # greedy: every variation is the same decode
+            text, tokens, finish = self._decode_wave(prompt_ids, [None], params)[0]
+            return [Draft(text, params.seed + i, tokens, finish) for i in range(params.n)]
+        # As many sequences as the KV cache holds at full length decode together.
+        wave = max(1, (self._kv_cells - len(prompt_ids)) // params.max_tokens)
+        seeds = [params.seed + i for i in range(params.n)]
         drafts = []
-        for i in range(1 if greedy else params.n):
-            out = self.base.create_completion(
-                prompt,
-                max_tokens=params.max_tokens,
-                temperature=params.temperature,
-                top_p=params.top_p,
-                top_k=params.top_k,
-                min_p=0.0,
-                typical_p=1.0,
-                repeat_penalty=1.0,
-                seed=params.seed + i,
-                stop=list(params.stop),
-            )
-            choice = out["choices"][0]
-            drafts.append(
-                Draft(
-                    text=choice["text"].strip(),
-                    seed=params.seed + i,
-                    tokens=int(out["usage"]["completion_tokens"]),
-                    finish_reason="length" if choice["finish_reason"] == "length" else "stop",
-                )
-            )
-        if greedy:
-            drafts = [
-                Draft(drafts[0].text, params.seed + i, drafts[0].tokens, drafts[0].finish_reason)
-                for i in range(params.n)
+        for start in range(0, params.n, wave):
+            chunk = seeds[start : start + wave]
+            outs = self._decode_wave(prompt_ids, chunk, params)
+            drafts += [
+                Draft(text, seed, tokens, finish)
+                for seed, (text, tokens, finish) in zip(chunk, outs, strict=True)
             ]
         return drafts
 
+    def _sampler(self, seed: int | None, params: DraftParams) -> Any:
+        """A sampler chain in llama.cpp's (and Llama.create_completion's) order: top-k,
+        top-p, temperature, then a draw seeded `seed`; greedy for seed None."""
+        lib = self._llama_cpp
+        chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+        if seed is None:
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
+        else:
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_k(params.top_k))
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_p(params.top_p, 1))
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_temp(params.temperature))
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_dist(seed))
+        return chain
+
+    def _piece(self, token: int, buffer: Any) -> bytes:
+        n = self._llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+        if n < 0:  # the buffer is too small: -n bytes are needed
+            buffer = ctypes.create_string_buffer(-n)
+            n = self._llama_cpp.llama_token_to_piece(
+                self._vocab, token, buffer, len(buffer), 0, False
+            )
+        return buffer.raw[:n]
+
+    def _decode_wave(
+        self, prompt_ids: list[int], seeds: list[int | None], params: DraftParams
+    ) -> list[tuple[str, int, str]]:
+        """(text, tokens, finish_reason) per seed: the prompt decoded once into sequence 0,
+        its KV cells shared with sequences 1..len(seeds)-1, then one batch a step holding
+        the last token of every unfinished sequence."""
+        lib = self._llama_cpp
+        memory = lib.llama_get_memory(self._ctx)
+        lib.llama_memory_clear(memory, True)
+        batch = lib.llama_batch_init(max(self._n_batch, len(seeds)), 0, 1)
+        samplers = [self._sampler(seed, params) for seed in seeds]
+        buffer = ctypes.create_string_buffer(64)
+        try:
+            for start in range(0, len(prompt_ids), self._n_batch):
+                chunk = prompt_ids[start : start + self._n_batch]
+                for j, token in enumerate(chunk):
+                    self._batch_set(batch, j, token, start + j, 0, False)
+                batch.n_tokens = len(chunk)
+                batch.logits[len(chunk) - 1] = True
+                self._batch_decode(batch)
+            for seq in range(1, len(seeds)):
+                lib.llama_memory_seq_cp(memory, 0, seq, -1, -1)
+            rows = [len(chunk) - 1] * len(seeds)  # the batch row of each sequence's logits
+            pieces = [bytearray() for _ in seeds]  # UTF-8 of the tokens sampled so far
+            counts = [0] * len(seeds)
+            finish = ["length"] * len(seeds)
+            active = list(range(len(seeds)))
+            position = len(prompt_ids)
+            while active:
+                step = []  # (sequence, token) pairs that go on
+                for seq in active:
+                    token = lib.llama_sampler_sample(samplers[seq], self._ctx, rows[seq])
+                    if lib.llama_vocab_is_eog(self._vocab, token):
+                        finish[seq] = "stop"
+                        continue
+                    counts[seq] += 1
+                    pieces[seq] += self._piece(token, buffer)
+                    text = pieces[seq].decode("utf-8", errors="ignore")
+                    if any(s in text for s in params.stop):
+                        finish[seq] = "stop"
+                    elif counts[seq] < params.max_tokens:
+                        step.append((seq, token))
+                for row, (seq, token) in enumerate(step):
+                    self._batch_set(batch, row, token, position, seq, True)
+                    rows[seq] = row
+                active = [seq for seq, _ in step]
+                if active:
+                    batch.n_tokens = len(step)
+                    self._batch_decode(batch)
+                    position += 1
+        finally:
+            for chain in samplers:
+                lib.llama_sampler_free(chain)
+            lib.llama_batch_free(batch)
+            lib.llama_memory_clear(memory, True)
+        out = []
+        for seq in range(len(seeds)):
+            text = pieces[seq].decode("utf-8", errors="ignore")
+            cuts = [text.find(s) for s in params.stop if s in text]
+            if cuts:
+                text = text[: min(cuts)]
+            out.append((text.strip(), counts[seq], finish[seq]))
+        return out
+
+    def _batch_decode(self, batch: Any) -> None:
+        status = self._llama_cpp.llama_decode(self._ctx, batch)
+        if status != 0:
+            raise RuntimeError(
+                f"llama_decode failed ({status}) on a batch of {batch.n_tokens} tokens "
+                f"({self._kv_cells}-token KV cache)"
+            )
+
+    @staticmethod
+    def _batch_set(batch: Any, row: int, token: int, position: int, seq: int, logits: bool):
+        batch.token[row] = token
+        batch.pos[row] = position
+        batch.n_seq_id[row] = 1
+        batch.seq_id[row][0] = seq
+        batch.logits[row] = logits
+
     def _close(self) -> None:
         if self.base is not None:
+            self._llama_cpp.llama_free(self._ctx)  # before the model it computes with
+            self._ctx = None
             self.base.close()
             self.base = None
 

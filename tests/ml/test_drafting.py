@@ -113,13 +113,15 @@ def test_no_adapter_gives_the_base_text_after_adapters(loaded, adapters):
 
 def test_sampled_variations_are_reproducible_by_seed(loaded, adapters):
     """n variations with temperature > 0: n drafts, seeds seed..seed+n-1, different texts,
-    the same drafts again for the same seed, others for another seed; draft i is what n=1
-    with seed+i gives; no draft holds the stop string or exceeds the token budget."""
+    the same drafts again for the same seed and n (after other work in between), others
+    for another seed; no draft holds the stop string or exceeds the token budget. (Draft
+    i need not be what n=1 with seed+i gives: a batch of another size rounds differently.)"""
     model, _ = loaded
     params = DraftParams(n=4, max_tokens=16, temperature=1.0, top_p=0.95, seed=11)
     drafts = model.generate(PROMPT, adapter=adapters[2], params=params)
-    assert [d.seed for d in drafts] == [11, 12, 13, 14]
+    assert len(drafts) == 4 and [d.seed for d in drafts] == [11, 12, 13, 14]
     assert len({d.text for d in drafts}) >= 3
+    model.generate(PROMPT, adapter=adapters[2], params=DraftParams(n=2, seed=11))
     assert model.generate(PROMPT, adapter=adapters[2], params=params) == drafts
     other = model.generate(
         PROMPT,
@@ -127,12 +129,25 @@ def test_sampled_variations_are_reproducible_by_seed(loaded, adapters):
         params=DraftParams(n=4, max_tokens=16, temperature=1.0, seed=99),
     )
     assert [d.text for d in other] != [d.text for d in drafts]
-    single = DraftParams(n=1, max_tokens=16, temperature=1.0, top_p=0.95, seed=13)
-    assert model.generate(PROMPT, adapter=adapters[2], params=single)[0].text == drafts[2].text
     for d in drafts:
         assert "\n" not in d.text and d.text == d.text.strip()
         assert 0 < d.tokens <= 16 and d.finish_reason in ("stop", "length")
         assert d.finish_reason == "stop" or d.tokens == 16
+
+
+def test_llama_cpp_decodes_a_job_larger_than_its_kv_cache_in_waves(loaded, adapters):
+    """llama.cpp: when the prompt plus n full-length drafts exceed the drafts' KV cache
+    (4 x n_ctx = 1024 tokens here), the sequences decode in several batches and the job
+    still returns n reproducible drafts within the budget."""
+    model, _ = loaded
+    if model.backend != "llama_cpp":
+        pytest.skip("the KV cache waves are llama.cpp's")
+    params = DraftParams(n=6, max_tokens=240, temperature=1.0, seed=5)  # 4 fit in 1024
+    drafts = model.generate(PROMPT, adapter=adapters[0], params=params)
+    assert [d.seed for d in drafts] == list(range(5, 11))
+    assert len({d.text for d in drafts}) >= 4
+    assert all("\n" not in d.text and 0 < d.tokens <= 240 for d in drafts)
+    assert model.generate(PROMPT, adapter=adapters[0], params=params) == drafts
 
 
 def test_an_adapter_rewritten_on_disk_is_reloaded_and_unload_frees_it(loaded, adapters, tmp_path):
