@@ -183,14 +183,17 @@ def answer_stream(
         for h in search_posts(query=parsed, k=sources).hits
         if relevant(h.found_by, h.method_scores.get("dense", 0.0))
     ]
-    retrieval_ms = (time.perf_counter() - started) * 1000
-    yield AnswerEvent("retrieved", hits=hits)
     encode = None
     if hits:
         encode = indexes.reader_for(indexes.live_generation()).encoder.encode
+    # The posts the model reads: those the budget holds, a prefix of the ranking.
+    read = within_budget(parsed.text, [source_of(hit) for hit in hits], encode)
+    hits = hits[: len(read)]
+    retrieval_ms = (time.perf_counter() - started) * 1000
+    yield AnswerEvent("retrieved", hits=hits)
     for event in answer_from_sources(
         question=parsed.text,
-        sources=[source_of(hit) for hit in hits],
+        sources=read,
         encode=encode,
         chat=chat,
         started=started,
