@@ -238,3 +238,45 @@ def test_performance_import_keeps_good_rows_reports_bad_ones_and_feeds_training(
     weights = {row.output: row.weight for row in rows}
     assert weights["Boots that love mud"] > weights["=HYPERLINK(1)"]
     assert all(row.desc.startswith("Trailhead boots: Waterproof") for row in rows)
+
+
+def test_openapi_schema_describes_the_ads_api(advertisers):
+    """/api/schema documents the ads endpoints, with the brief's fields."""
+    response = _client(advertisers["alice"]).get(
+        "/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json"
+    )
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    for path in (
+        "/api/ads/campaigns",
+        "/api/ads/campaigns/{campaign_id}/drafts",
+        "/api/ads/creatives/{creative_id}/edit",
+        "/api/ads/jobs/{job_id}",
+        "/api/ads/performance",
+    ):
+        assert path in paths, path
+    brief = response.json()["components"]["schemas"]["CampaignRequest"]["properties"]
+    assert {"advertiser", "description", "banned_terms", "category"} <= set(brief)
+
+
+def test_a_member_creates_a_campaign_and_bad_fields_are_named(advertisers):
+    """POST /api/ads/campaigns files a brief under the member's advertiser; a bad category
+    or a missing description is a 400 naming the field."""
+    alice = _client(advertisers["alice"])
+    brief = {
+        "advertiser": advertisers["acme"].pk,
+        "name": "Autumn boots",
+        "description": "Warm boots for autumn walks",
+        "keywords": ["warm"],
+        "category": "health",
+    }
+    created = alice.post("/api/ads/campaigns", brief, content_type="application/json")
+    assert created.status_code == 201 and created.json()["advertiser"] == "Acme"
+    shown = alice.get(f"/api/ads/campaigns/{created.json()['id']}").json()
+    assert shown["category_decision"]["action"] == "review"
+    bad = alice.post(
+        "/api/ads/campaigns",
+        brief | {"category": "casino", "description": ""},
+        content_type="application/json",
+    )
+    assert bad.status_code == 400 and {"category", "description"} <= set(bad.json())
