@@ -168,7 +168,7 @@ class CampaignView(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: None}, summary="One campaign")
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = selectors.campaign_for(user=request.user, campaign_id=campaign_id)
-        decision = drafting.brief_decision(drafting.Brief.from_campaign(campaign))
+        decision = drafting.campaign_decision(campaign)
         return Response(campaign_data(campaign) | {"category_decision": decision.as_dict()})
 
 

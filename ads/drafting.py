@@ -114,9 +114,9 @@ class Brief:
             tone=campaign.tone,
             language=campaign.language,
             objective=campaign.objective,
-            keywords=tuple(campaign.keywords or ()),
+            keywords=_strings(campaign.keywords),
             landing_url=campaign.landing_url,
-            banned_terms=tuple(campaign.banned_terms or ()),
+            banned_terms=_strings(campaign.banned_terms),
             category=campaign.category,
             industry=campaign.advertiser.industry,
         )
@@ -145,27 +145,42 @@ class Brief:
     @property
     def text(self) -> str:
         """Everything the brief says, for the category detector."""
-        return " ".join([self.product, self.description, self.audience, *self.keywords])
+        return _brief_text(self.product, self.description, self.audience, self.keywords)
+
+
+def _strings(value) -> tuple[str, ...]:
+    """A JSON list of strings (keywords, banned terms); anything else reads as empty."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(v for v in value if isinstance(v, str))
+
+
+def _brief_text(product: str, description: str, audience: str, keywords) -> str:
+    return " ".join([product, description, audience, *keywords])
 
 
 def limits() -> checks.CreativeLimits:
     return checks.CreativeLimits.from_mapping(settings.PLAZA_AD_LIMITS)
 
 
-def brief_decision(brief: Brief) -> checks.CategoryDecision:
-    return checks.brief_category(declared=brief.category, text=brief.text, limits=limits())
+def campaign_decision(campaign: Campaign) -> checks.CategoryDecision:
+    """The campaign's regulated-category decision (declared, or detected in its words);
+    readable even for a brief too thin to draft."""
+    text = _brief_text(
+        campaign.product, campaign.description, campaign.audience, _strings(campaign.keywords)
+    )
+    return checks.brief_category(declared=campaign.category, text=text, limits=limits())
 
 
 def creative_checks(*, campaign: Campaign, headline: str, body: str, cta: str) -> dict:
     """Every hard check on a creative as a person wrote it (an edit): the report as a dict
     with `passed`, `needs_review` and `checks`."""
-    brief = Brief.from_campaign(campaign)
     report = checks.check_creative(
         checks.Creative(headline=headline, body=body, cta=cta),
         limits=limits(),
-        banned_terms=brief.banned_terms,
-        landing_url=brief.landing_url,
-        category=brief_decision(brief),
+        banned_terms=_strings(campaign.banned_terms),
+        landing_url=campaign.landing_url,
+        category=campaign_decision(campaign),
     )
     return report.as_dict()
 
@@ -389,7 +404,8 @@ def draft_job_create(
     brief that cannot be drafted."""
     if not 1 <= n <= MAX_DRAFTS:
         raise BriefError(f"n: expected 1 to {MAX_DRAFTS}, got {n}")
-    decision = brief_decision(Brief.from_campaign(campaign))
+    Brief.from_campaign(campaign)  # a brief too thin to draft is refused here, by field
+    decision = campaign_decision(campaign)
     if decision.action == "block":
         raise DraftBlocked(decision)
     seed = seed if seed is not None else int(time.time_ns() % 2**31)

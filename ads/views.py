@@ -153,10 +153,9 @@ def campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
                 return redirect("ads:campaign", found.pk)
         else:
             status = 400
-    brief = drafting.Brief.from_campaign(found)
     context = {
         "campaign": found,
-        "decision": drafting.brief_decision(brief),
+        "decision": drafting.campaign_decision(found),
         "jobs": found.draft_jobs.select_related("adapter")[:20],
         "rows": _creative_rows(selectors.campaign_creatives(campaign=found)[:300]),
         "draft_form": draft_form,

@@ -280,3 +280,19 @@ def test_a_member_creates_a_campaign_and_bad_fields_are_named(advertisers):
         content_type="application/json",
     )
     assert bad.status_code == 400 and {"category", "description"} <= set(bad.json())
+
+
+def test_a_brief_too_thin_to_draft_is_refused_by_field_not_a_500(advertisers):
+    """A campaign saved with a one-word description (e.g. through the admin) still shows;
+    asking to draft it is a 400 naming the description, and no job is queued."""
+    thin = Campaign.objects.create(
+        advertiser=advertisers["acme"], name="thin", description="Boots", keywords="oops"
+    )
+    alice = _client(advertisers["alice"])
+    assert alice.get(f"/ads/campaigns/{thin.pk}").status_code == 200
+    assert alice.get(f"/api/ads/campaigns/{thin.pk}").status_code == 200
+    page = alice.post(f"/ads/campaigns/{thin.pk}", {"n": 3})
+    assert page.status_code == 400 and b"description" in page.content
+    api = alice.post(f"/api/ads/campaigns/{thin.pk}/drafts", {"n": 3})
+    assert api.status_code == 400 and "description" in api.json()["detail"]
+    assert not DraftJob.objects.filter(campaign=thin).exists()
