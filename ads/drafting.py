@@ -46,6 +46,7 @@ from ml.drafting import MAX_VARIATIONS, DraftModelConfig, DraftParams, get_draft
 logger = logging.getLogger(__name__)
 
 MAX_DRAFTS = 50  # per job
+MAX_SEED = 2**30  # a job's seed; its rounds and variations add to it below llama.cpp's 2**31
 MAX_ROUNDS = 4  # generate again while fewer than n candidates pass
 OVERSAMPLE = 1.5  # candidates asked for per draft still wanted
 HEADLINE_TOKENS = 32
@@ -238,6 +239,8 @@ def draft_creatives(
     DraftBlocked for a blocked category. `progress(generated, kept)` after each candidate."""
     if not 1 <= n <= MAX_DRAFTS:
         raise BriefError(f"n: expected 1 to {MAX_DRAFTS}, got {n}")
+    if not 0 <= seed <= MAX_SEED:
+        raise BriefError(f"seed: expected 0 to {MAX_SEED}, got {seed}")
     started = time.perf_counter()
     rules = limits()
     decision = checks.brief_category(declared=brief.category, text=brief.text, limits=rules)
@@ -408,7 +411,7 @@ def draft_job_create(
     decision = campaign_decision(campaign)
     if decision.action == "block":
         raise DraftBlocked(decision)
-    seed = seed if seed is not None else int(time.time_ns() % 2**31)
+    seed = seed if seed is not None else int(time.time_ns() % MAX_SEED)
     job = DraftJob.objects.create(
         campaign=campaign, n=n, requested_by=user, decoding={"seed": seed}
     )
