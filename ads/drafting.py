@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -259,6 +260,7 @@ def draft_creatives(
 
     encode = indexes.encoder_for(settings.PLAZA_EMBED_MODEL).encode
     kept: list[Draft] = []
+    kept_vectors: list[np.ndarray] = []  # (d,) each, of the kept drafts
     dropped: Counter[str] = Counter()
     generated = rounds = 0
     while len(kept) < n and rounds < MAX_ROUNDS and not (should_stop and should_stop()):
@@ -316,18 +318,21 @@ def draft_creatives(
             if creative is None:
                 dropped[report.failed[0] if report.failed else "unknown"] += 1
             else:
-                kept.append(
-                    Draft(
-                        headline=creative.headline,
-                        body=creative.body,
-                        cta=creative.cta,
-                        checks=report.as_dict(),
-                        repairs=repairs,
-                        seed=headline.seed,
-                        prompt=prompt,
-                    )
+                draft = Draft(
+                    headline=creative.headline,
+                    body=creative.body,
+                    cta=creative.cta,
+                    checks=report.as_dict(),
+                    repairs=repairs,
+                    seed=headline.seed,
+                    prompt=prompt,
                 )
-                kept = _without_near_duplicates(kept, encode, dropped)
+                vector = encode([_dedup_text(draft)])[0]  # (d,): each draft encoded once
+                if _is_near_duplicate(draft, vector, kept, kept_vectors):
+                    dropped["near_duplicate"] += 1
+                else:
+                    kept.append(draft)
+                    kept_vectors.append(vector)
             if progress:
                 progress(generated, len(kept))
     ranked = checks.rank(
@@ -389,11 +394,17 @@ def _words(text: str) -> int:
     return sum(any(ch.isalpha() for ch in word) for word in text.split())
 
 
-def _without_near_duplicates(drafts: list[Draft], encode, dropped: Counter) -> list[Draft]:
-    texts = [f"{d.headline}\n{d.body}" for d in drafts]
-    keep = checks.drop_near_duplicates(texts, encode(texts), threshold=DUPLICATE_COSINE)
-    dropped["near_duplicate"] += len(drafts) - len(keep)
-    return [drafts[i] for i in keep]
+def _dedup_text(draft: Draft) -> str:
+    return f"{draft.headline}\n{draft.body}"
+
+
+def _is_near_duplicate(
+    draft: Draft, vector: np.ndarray, kept: list[Draft], kept_vectors: list[np.ndarray]
+) -> bool:
+    """Whether the new draft repeats a kept one (the kept ones never repeat each other)."""
+    texts = [*map(_dedup_text, kept), _dedup_text(draft)]
+    vectors = np.stack([*kept_vectors, vector])  # (len(kept) + 1, d)
+    return len(checks.drop_near_duplicates(texts, vectors, threshold=DUPLICATE_COSINE)) <= len(kept)
 
 
 # --- jobs ----------------------------------------------------------------------------------
