@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,9 @@ DUPLICATE_COSINE = 0.92  # of the retrieval encoder's vectors: closer is the sam
 HEADLINE_DECODING = {"temperature": 0.9, "top_p": 0.95}
 BODY_DECODING = {"temperature": 0.7, "top_p": 0.9}
 PROGRESS_SAVE_EVERY_S = 1.0
+# A running job writes its progress every second while candidates arrive (loading the
+# model takes well under a minute): one silent this long lost its worker.
+STALE_AFTER = timedelta(minutes=10)
 MIN_HEADLINE_WORDS = 2
 MIN_BODY_WORDS = 5
 
@@ -542,6 +546,24 @@ def draft_job_execute(*, job_id: int) -> DraftJob:
             update_fields=["backend", "decoding", "generated", "kept", "results", "updated_at"]
         )
         return _job_finish(job, status)
+
+
+def draft_jobs_fail_stale() -> int:
+    """Fail the running jobs whose worker died: no write for STALE_AFTER. Returns how many.
+
+    A worker whose child is killed hands the job back at once and it runs again (the row
+    is written anew); one killed outright leaves the message with the broker until the
+    visibility timeout, hours away. A job failed here stays failed if it is delivered
+    again (draft_job_execute leaves a finished job as it is); drafting again makes a new job.
+    """
+    return DraftJob.objects.filter(
+        status=DraftJob.Status.RUNNING, updated_at__lt=timezone.now() - STALE_AFTER
+    ).update(
+        status=DraftJob.Status.FAILED,
+        error="the worker stopped before finishing this job; draft again",
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
 
 
 def _job_finish(job: DraftJob, status: str, error: str = "") -> DraftJob:

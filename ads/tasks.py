@@ -31,3 +31,10 @@ def draft_job_execute(job_id: int) -> str:
     """Draft one job's creatives with the worker's resident base model and the campaign's
     adapter (hot-swapped, LRU)."""
     return drafting.draft_job_execute(job_id=job_id).status
+
+
+@shared_task(ignore_result=True)
+def draft_jobs_fail_stale() -> int:
+    """Mark failed the draft jobs whose worker died mid-way (beat, every minute; on the
+    default queue, so a busy gpu worker never delays it)."""
+    return drafting.draft_jobs_fail_stale()

@@ -28,6 +28,7 @@ app.conf.update(
         "search.tasks.reconcile*": {"queue": "index"},
         "search.tasks.generation_*": {"queue": "default"},
         "search.tasks.answer_*": {"queue": "gpu"},
+        "ads.tasks.draft_jobs_fail_stale": {"queue": "default"},  # exact names win
         "ads.tasks.*": {"queue": "gpu"},
     },
     task_acks_late=True,
@@ -59,6 +60,11 @@ app.conf.update(
         },
         "answers-fail-stale": {
             "task": "search.tasks.answers_fail_stale",
+            "schedule": 60.0,
+            "options": {"expires": 55},
+        },
+        "draft-jobs-fail-stale": {
+            "task": "ads.tasks.draft_jobs_fail_stale",
             "schedule": 60.0,
             "options": {"expires": 55},
         },

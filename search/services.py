@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from ml.bm25 import BM25Index
+from ml.index import SegmentedIndex
 from ml.language import detect_language
 from posts.models import Post
 from search import indexes
@@ -85,17 +86,22 @@ def generation_live_ensure() -> IndexGeneration:
         return generation
     model = settings.PLAZA_EMBED_MODEL
     dim = indexes.encoder_for(model).dim
+    name = _generation_name(model)
+    folder = indexes.generation_folder(name)
+    # The empty index is on disk before the row says live, so a reader that sees the row
+    # always finds an index to open (it used to find a bare folder until the first flush).
+    SegmentedIndex.open(folder / "vectors", dim, config=indexes.index_config()).close()
     try:
         with transaction.atomic():
-            generation = IndexGeneration.objects.create(
-                name=_generation_name(model),
+            IndexGeneration.objects.create(
+                name=name,
                 embed_model=model,
                 dim=dim,
                 state=IndexGeneration.State.LIVE,
                 activated_at=timezone.now(),
             )
     except IntegrityError:  # another process made one first
-        pass
+        shutil.rmtree(folder, ignore_errors=True)
     return indexes.live_generation(fresh=True)
 
 

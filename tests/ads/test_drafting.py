@@ -8,11 +8,13 @@ base model; the command's --json last line has the promised shape."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from ads import checks, drafting
 from ads.models import Adapter, AdCreative, Campaign, DraftJob
@@ -168,3 +170,35 @@ def test_the_adapter_is_the_advertisers_else_industrys_else_global_else_none(adv
     own.status = "candidate"
     own.save()
     assert adapter_for_campaign(campaign=campaign) == outdoor
+
+
+def test_a_silent_running_job_is_failed_by_the_sweep_and_stays_failed(advertisers):
+    """A job whose worker died stops saying running once STALE_AFTER passes without a
+    write; a fresh one is left alone; a failed job delivered again is not re-run. The
+    sweep runs on the default queue, so a busy gpu worker never delays it."""
+    from config.celery import app
+
+    campaign = Campaign.objects.create(
+        advertiser=advertisers["acme"], name="c", description="Waterproof boots for trails"
+    )
+    stuck, fresh = (
+        DraftJob.objects.create(campaign=campaign, n=3, status="running") for _ in range(2)
+    )
+    assert drafting.draft_jobs_fail_stale() == 0
+    DraftJob.objects.filter(pk=stuck.pk).update(
+        updated_at=timezone.now() - drafting.STALE_AFTER - timedelta(seconds=1)
+    )
+    assert drafting.draft_jobs_fail_stale() == 1
+    stuck.refresh_from_db()
+    fresh.refresh_from_db()
+    assert stuck.status == "failed" and "worker stopped" in stuck.error and stuck.finished_at
+    assert fresh.status == "running"
+    again = drafting.draft_job_execute(job_id=stuck.pk)  # the broker hands it back later
+    assert again.status == "failed" and again.attempts == 0 and not again.creatives.exists()
+
+    route = app.amqp.router.route
+    assert route({}, "ads.tasks.draft_jobs_fail_stale")["queue"].name == "default"
+    assert route({}, "ads.tasks.draft_job_execute")["queue"].name == "gpu"
+    assert "ads.tasks.draft_jobs_fail_stale" in {
+        entry["task"] for entry in app.conf.beat_schedule.values()
+    }

@@ -4,9 +4,13 @@ checks, and the job's progress is readable while and after it runs."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
+from ads import drafting
 from ads.models import AdCreative, Campaign, DraftJob
 from tests.integration.workers import wait_for
 
@@ -36,3 +40,31 @@ def test_a_draft_job_runs_on_the_worker(configured_worker, advertisers):
     assert all(c.status == "draft" and c.checks["passed"] for c in creatives)
     progress = client.get(f"/ads/jobs/{job_id}/progress").json()
     assert progress["finished"] and progress["kept"] == creatives.count()
+
+
+def test_a_worker_killed_mid_draft_leaves_the_job_failed(configured_worker, advertisers):
+    """SIGKILL while the job drafts: once it is silent for STALE_AFTER, the sweep marks it
+    failed, so the studio never shows it running for ever."""
+    campaign = Campaign.objects.create(
+        advertiser=advertisers["acme"],
+        name="Lamps",
+        product="Glowline desk lamp",
+        description="A dimmable LED desk lamp with a warm light and a USB charging port",
+        objective="sales",
+    )
+    job = drafting.draft_job_create(campaign=campaign, user=advertisers["alice"], n=30)
+    wait_for(lambda: DraftJob.objects.get(pk=job.pk).status == "running", 300, configured_worker)
+    configured_worker.kill()
+    job.refresh_from_db()
+    if job.status == "succeeded":
+        pytest.skip("the job finished before the kill landed (machine too fast)")
+    assert job.status == "running"
+    assert drafting.draft_jobs_fail_stale() == 0  # it wrote a moment ago
+    # The worker is gone: time passes with no writes (simulated), then the sweep runs.
+    DraftJob.objects.filter(pk=job.pk).update(
+        updated_at=timezone.now() - drafting.STALE_AFTER - timedelta(seconds=1)
+    )
+    assert drafting.draft_jobs_fail_stale() == 1
+    job.refresh_from_db()
+    assert job.status == "failed" and "worker stopped" in job.error
+    assert not job.creatives.exists()

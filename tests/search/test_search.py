@@ -274,6 +274,17 @@ def test_no_index_yet_returns_nothing(index_dir):
     assert selectors.index_figures()["generation"] is None
 
 
+def test_a_new_live_generation_is_readable_before_its_first_flush(index_dir):
+    """The live row appears only once its empty index is on disk: a reader (the web
+    process, the sync test's poll) never finds a live generation without an index."""
+    generation = services.generation_live_ensure()
+    assert generation.state == IndexGeneration.State.LIVE
+    assert len(indexes.reader_for(generation).index) == 0
+    assert selectors.search_posts(query="anything", k=5).hits == []
+    assert services.generation_live_ensure().name == generation.name  # made once
+    assert [p.name for p in index_dir.joinpath("index").iterdir()] == [generation.name]
+
+
 def test_posts_newer_than_the_bm25_build_match_by_their_words_at_once(
     corpus, settings, monkeypatch
 ):
