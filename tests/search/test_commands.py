@@ -161,10 +161,21 @@ def test_evaluate_answers_answers_every_question_and_prints_one_json_line(index_
     folder = write_beir(tmp_path / "beir")
     answers = tmp_path / "answers.jsonl"
     answers.write_text('{"_id": "q1", "en": ["ferment"]}\n{"_id": "q2", "en": ["coffee"]}\n')
-    output = run("evaluate_answers", str(folder), "--answers", str(answers), "--json")
+    details = tmp_path / "details.jsonl"
+    output = run(
+        "evaluate_answers", str(folder), "--answers", str(answers), "--json",
+        "--details", str(details),
+    )  # fmt: skip
     figures = json.loads(output.strip().splitlines()[-1])
     assert figures["questions"] == 2 and figures["retrieved_a_relevant_post"] == 1.0
     assert 0 <= figures["no_valid_citation"] <= figures["no_valid_citation_written"] <= 1
     assert figures["gold_answer_rate"] > 0 and figures["first_token_after_retrieval_ms_p50"] > 0
+    rows = [json.loads(line) for line in details.read_text(encoding="utf-8").splitlines()]
+    assert [row["id"] for row in rows] == ["q1", "q2"]
+    assert sum(row["contains_gold"] for row in rows) / 2 == figures["gold_answer_rate"]
+    for row in rows:
+        assert row["read"] and row["answer"].startswith(row["sentences"][0]["text"][:10])
+        numbers = {n for s in row["sentences"] for n in [*s["cited"], s["attributed"]] if n}
+        assert numbers <= set(range(1, len(row["read"]) + 1))
     with pytest.raises(CommandError, match="no gold answers for this collection"):
         run("evaluate_answers", str(folder), "--answers", str(answers), "--lang", "fr")

@@ -12,6 +12,9 @@ Prints: the share of answers that contain a gold answer (case and accents folded
 citation precision (cited posts that are relevant), the share of answers with no valid
 citation (as written by the model, and after attribution), and first-token and total
 latency (p50, p95). With --json the last line is one JSON object of those figures.
+--details FILE writes one JSON line per question (the question, the answer, whether it
+holds a gold answer, the posts the model read and each sentence with its source) to read
+what the figures count.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ class Command(BaseCommand):
         parser.add_argument("--lang", default=None, help="Gold answers' language key.")
         parser.add_argument("--limit", type=int, default=None, help="First N questions only.")
         parser.add_argument("--json", action="store_true", help="End with one JSON line.")
+        parser.add_argument(
+            "--details", type=Path, metavar="FILE", help="One JSON line per question here."
+        )
 
     def handle(self, *args, **options) -> None:
         folder: Path = options["dir"]
@@ -88,6 +94,10 @@ class Command(BaseCommand):
                 if done % 25 == 0:
                     self.stderr.write(f"  {done}/{len(query_ids)}")
             index.close()
+        if options["details"]:
+            with options["details"].open("w", encoding="utf-8") as out:
+                for row in rows:
+                    out.write(json.dumps(row["details"], ensure_ascii=False) + "\n")
         self._report(rows, options["json"], folder.name)
 
     @staticmethod
@@ -142,8 +152,9 @@ class Command(BaseCommand):
         graded = {doc for doc, grade in collection.qrels[query_id].items() if grade > 0}
         text = fold(result.text)
         cited = [sources[n - 1].id for n in result.citations]
+        contains_gold = any(fold(answer) in text for answer in gold[query_id])
         return {
-            "gold": any(fold(answer) in text for answer in gold[query_id]),
+            "gold": contains_gold,
             "cited": cited,
             "cited_relevant": sum(doc in graded for doc in cited),
             "written": bool(result.written_citations),
@@ -153,6 +164,20 @@ class Command(BaseCommand):
             "total_ms": result.timings["total_ms"],
             "tokens": result.completion_tokens,
             "generation_s": (result.timings["total_ms"] - retrieval_ms) / 1000,
+            "details": {
+                "id": query_id,
+                "question": question,
+                "answer": result.text,
+                "gold": gold[query_id],
+                "contains_gold": contains_gold,
+                "read": [
+                    {"id": s.id, "relevant": s.id in graded, "text": s.text} for s in result.sources
+                ],
+                "sentences": [
+                    {"text": s.text, "cited": s.cited, "attributed": s.attributed}
+                    for s in result.sentences
+                ],
+            },
         }
 
     def _report(self, rows: list[dict], as_json: bool, name: str) -> None:
