@@ -289,6 +289,24 @@ class FeedbackFilter(admin.SimpleListFilter):
         return queryset
 
 
+class QuotedFilter(admin.SimpleListFilter):
+    """Answers whose model text rested on no post, shown as the closest post's quote."""
+
+    title = "answer source"
+    parameter_name = "quoted"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Quoted a post instead"), ("no", "The model's own")]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "yes":
+                return queryset.exclude(model_text="")
+            case "no":
+                return queryset.filter(model_text="")
+        return queryset
+
+
 @admin.register(Answer)
 class AnswerAdmin(admin.ModelAdmin):
     """The answer log: what was asked, what was answered from which posts, how fast."""
@@ -301,13 +319,14 @@ class AnswerAdmin(admin.ModelAdmin):
         "model",
         "created_at",
     ]
-    list_filter = ["status", FeedbackFilter, "model", "created_at"]
-    search_fields = ["question", "text"]
+    list_filter = ["status", FeedbackFilter, QuotedFilter, "model", "created_at"]
+    search_fields = ["question", "text", "model_text"]
     date_hierarchy = "created_at"
     inlines = [FeedbackInline]
     show_full_result_count = False
     readonly_fields = [
-        "question", "filters", "status", "text", "citations", "retrieved", "sentences",
+        "question", "filters", "status", "text", "model_text", "citations", "retrieved",
+        "sentences",
         "model", "adapter", "retrieval_ms", "first_token_ms", "total_ms", "prompt_tokens",
         "completion_tokens", "error", "user", "client_ip", "created_at", "started_at",
         "finished_at",

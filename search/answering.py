@@ -8,11 +8,15 @@ Posts are untrusted quotes: the prompt fences each between markers the model is 
 treat as data, and says instructions inside them are to be ignored. Whatever the model
 writes is only text: citations are numbers checked against the retrieved posts, nothing
 it writes is executed, and the page escapes it. When nothing relevant is retrieved the
-answer says so without calling the model.
+answer says so without calling the model. When the model's answer rests on no post (no
+sentence cited or attributable: a small model's invention), the answer becomes the read
+posts' sentence closest to the question, quoted and cited; what the model wrote is kept
+on the result (`model_text`) for the log, never shown as the answer.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +26,7 @@ from django.conf import settings
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 
+from ml.bm25 import tokenize
 from ml.citations import CitationTracker, Sentence, attribute, cited_sources, split_sentences
 from ml.generation import GeneratorConfig
 from ml.langchain import PlazaChatModel
@@ -66,6 +71,14 @@ EXAMPLES = {
     ),
 }
 QUESTION_LABEL = {"en": "Question", "es": "Pregunta"}
+# The answer when the model's rests on no post. Measured with SmolLM2-135M (evaluate_answers,
+# a 2-core AVX2 machine): 7% of 200 xquad-en answers and 17% of 100 xquad-es answers rested
+# on no post, nearly all inventions ("Drew Bale fumbled the ball"; Spanish loops of dates).
+QUOTE = {
+    "en": "The closest post says: “{quote}” [{n}]",
+    "es": "El post más cercano dice: «{quote}» [{n}]",
+}
+QUOTE_MAX_CHARS = 300
 
 
 def prompt_for(language: str) -> ChatPromptTemplate:
@@ -110,6 +123,7 @@ class AnswerResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     sources: list[Source] = field(default_factory=list)  # the same posts, as the model saw them
+    model_text: str = ""  # what the model wrote, when a quote replaced it (see module doc)
 
 
 def chat_model(**overrides) -> PlazaChatModel:
@@ -165,6 +179,29 @@ def _focused(question: str, source: Source, encode, budget: int) -> Source:
     if not chosen:  # one sentence longer than the budget: its start
         return Source(source.id, source.author, source.text[:budget])
     return Source(source.id, source.author, " … ".join(sentences[j] for j in sorted(chosen)))
+
+
+def closest_quote(question: str, sources: list[Source], encode) -> tuple[int, str]:
+    """(n, sentence): the sentence of the numbered sources closest to the question, by the
+    share of the question's words it holds plus its cosine (the words carry languages the
+    encoder was not trained on); ties go to the better-ranked source. Long sentences are
+    cut at a word boundary; a "[k]" inside is written "(k)" so it never reads as a citation."""
+    candidates = [
+        (n, sentence)
+        for n, source in enumerate(sources, start=1)
+        for sentence in split_sentences(source.text) or [source.text]
+    ]
+    question_words = set(tokenize(question))
+    vectors = encode([question, *(sentence for _, sentence in candidates)])  # (1 + m, d)
+    cosines = vectors[1:] @ vectors[0]  # (m,)
+    scores = [
+        len(question_words & set(tokenize(sentence))) / max(len(question_words), 1) + cosine
+        for (_, sentence), cosine in zip(candidates, cosines, strict=True)
+    ]
+    n, sentence = candidates[int(np.argmax(scores))]
+    if len(sentence) > QUOTE_MAX_CHARS:
+        sentence = sentence[:QUOTE_MAX_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+    return n, re.sub(r"\[(\d+)\]", r"(\1)", sentence)
 
 
 def relevant(found_by, dense_score: float) -> bool:
@@ -226,7 +263,9 @@ def answer_from_sources(
         return
     sources = within_budget(question, sources, encode)
     inputs = RunnableLambda(lambda _: {"posts": _fence(sources), "question": question})
-    chain = inputs | prompt_for(detect_language(question) or "en") | chat
+    language = detect_language(question) or "en"
+    language = language if language in EXAMPLES else "en"
+    chain = inputs | prompt_for(language) | chat
     tracker = CitationTracker(len(sources))
     parts: list[str] = []
     usage: dict = {}
@@ -252,6 +291,11 @@ def answer_from_sources(
         source_texts=[source.text for source in sources],
         question=question,
     )
+    model_text = ""
+    if not cited_sources(sentences):  # nothing the model wrote rests on a post
+        n, quote = closest_quote(question, sources, encode)
+        model_text, text = text, QUOTE[language].format(quote=quote, n=n)
+        sentences = [Sentence(text=text, attributed=n)]
     timings["total_ms"] = (time.perf_counter() - started) * 1000
     timings.setdefault("first_token_ms", timings["total_ms"])
     result = AnswerResult(
@@ -265,5 +309,6 @@ def answer_from_sources(
         prompt_tokens=usage.get("input_tokens", 0),
         completion_tokens=usage.get("output_tokens", 0),
         sources=sources,
+        model_text=model_text,
     )
     yield AnswerEvent("done", result=result)

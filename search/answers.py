@@ -129,6 +129,7 @@ def answer_run(*, answer_id: UUID) -> Answer:
         Answer.objects.filter(pk=answer.pk).update(
             status=Answer.Status.DONE,
             text=result.text,
+            model_text=result.model_text,
             citations=[
                 {
                     "n": n,

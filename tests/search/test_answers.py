@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from search import answering
 from search import answers as answer_services
 from search.models import Answer
 
@@ -73,6 +74,25 @@ def test_the_event_stream_replays_and_resumes(indexed_posts, asker):
         asker.get(created["events_url"], HTTP_ACCEPT="text/event-stream", HTTP_LAST_EVENT_ID="5")
     )
     assert "".join(d["text"] for k, d in resumed if k == "token") == text[5:]
+
+
+def test_an_answer_resting_on_no_post_is_served_as_a_quote(indexed_posts, asker, monkeypatch):
+    """The run saves the quote as the answer and the model's text for the log; the API
+    says "quoted", and a finished stream sends it whole in "done", not as tokens that
+    would append to what the model streamed."""
+    real = answering.chat_model
+    monkeypatch.setattr(answering, "chat_model", lambda: real(max_tokens=1))  # the real model
+    created = ask(asker, "what did the heavy rain do to London?")
+    answer_services.answer_run(answer_id=created["id"])
+    answer = Answer.objects.get(pk=created["id"])
+    assert answer.model_text and answer.text.startswith("The closest post says: “")
+    data = asker.get(f"/api/answers/{created['id']}").json()
+    assert data["quoted"] and data["text"] == answer.text and data["citations"]
+    assert data["sentences"] == [
+        {"text": answer.text, "sources": [data["citations"][0]["n"]], "supported": True}
+    ]
+    events = events_of(asker.get(created["events_url"], HTTP_ACCEPT="text/event-stream"))
+    assert [kind for kind, _ in events] == ["done"] and events[0][1]["text"] == answer.text
 
 
 def test_only_the_asker_and_staff_can_read_an_answer(indexed_posts, asker, make_user):
@@ -143,13 +163,21 @@ def test_the_answer_log_and_feedback_render_in_admin(client, make_user):
     from search.models import AnswerFeedback
 
     answer = Answer.objects.create(
-        question="q?", text="<script>alert(1)</script> [1]", status="done", model="m"
+        question="q?",
+        text="<script>alert(1)</script> [1]",
+        model_text="<i>invented</i>",
+        status="done",
+        model="m",
     )
     AnswerFeedback.objects.create(answer=answer, helpful=False, comment="<b>bad</b>")
     client.force_login(make_user("root", superuser=True))
     for params in ({}, {"status": "done"}, {"feedback": "down"}, {"feedback": "none"}):
         assert client.get("/admin/search/answer/", params).status_code == 200
+    quoted = client.get("/admin/search/answer/", {"quoted": "yes"}).content.decode()
+    own = client.get("/admin/search/answer/", {"quoted": "no"}).content.decode()
+    assert "q?" in quoted and "q?" not in own
     page = client.get(f"/admin/search/answer/{answer.pk}/change/").content.decode()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    assert "&lt;i&gt;invented&lt;/i&gt;" in page
     feedback = client.get("/admin/search/answerfeedback/", {"helpful__exact": "0"})
     assert feedback.status_code == 200 and "&lt;b&gt;bad&lt;/b&gt;" in feedback.content.decode()

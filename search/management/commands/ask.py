@@ -41,6 +41,9 @@ class Command(BaseCommand):
         except QueryError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write("")
+        if result.model_text:
+            self.stdout.write("(That rested on no post; instead:)")
+            self.stdout.write(result.text)
         for n in result.citations:
             post = result.hits[n - 1].post
             quote = post.text[:100]

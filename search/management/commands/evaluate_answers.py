@@ -1,4 +1,4 @@
-"""python manage.py evaluate_answers DIR --answers FILE [--lang en] [--limit N] [--json]
+"""python manage.py evaluate_answers DIR --answers FILE [--lang en] [--limit N] [--json] [--details F]
 
 Answers the questions of a BEIR-format collection (DIR: corpus.jsonl, queries.jsonl,
 qrels/test.tsv) with the site's chain: the corpus is indexed into a temporary index with
@@ -10,8 +10,10 @@ default: the collection's folder suffix, else en).
 
 Prints: the share of answers that contain a gold answer (case and accents folded), the
 citation precision (cited posts that are relevant), the share of answers with no valid
-citation (as written by the model, and after attribution), and first-token and total
-latency (p50, p95). With --json the last line is one JSON object of those figures.
+citation (as written by the model, and after attribution), the share answered by the
+closest post's quote because the model's text rested on no post (and the gold-answer rate
+of the model's own text), and first-token and total latency (p50, p95). With --json the
+last line is one JSON object of those figures.
 --details FILE writes one JSON line per question (the question, the answer, whether it
 holds a gold answer, the posts the model read and each sentence with its source) to read
 what the figures count.
@@ -153,8 +155,11 @@ class Command(BaseCommand):
         text = fold(result.text)
         cited = [sources[n - 1].id for n in result.citations]
         contains_gold = any(fold(answer) in text for answer in gold[query_id])
+        model_text = fold(result.model_text or result.text)
         return {
             "gold": contains_gold,
+            "model_gold": any(fold(answer) in model_text for answer in gold[query_id]),
+            "quoted": bool(result.model_text),
             "cited": cited,
             "cited_relevant": sum(doc in graded for doc in cited),
             "written": bool(result.written_citations),
@@ -168,6 +173,7 @@ class Command(BaseCommand):
                 "id": query_id,
                 "question": question,
                 "answer": result.text,
+                "model_text": result.model_text,
                 "gold": gold[query_id],
                 "contains_gold": contains_gold,
                 "read": [
@@ -196,6 +202,8 @@ class Command(BaseCommand):
             else 0.0,
             "no_valid_citation_written": sum(not r["written"] for r in rows) / n,
             "no_valid_citation": sum(not r["any_citation"] for r in rows) / n,
+            "quoted_instead": sum(r["quoted"] for r in rows) / n,
+            "gold_answer_rate_model_text": sum(r["model_gold"] for r in rows) / n,
             "retrieved_a_relevant_post": sum(r["retrieved_relevant"] for r in rows) / n,
             "first_token_after_retrieval_ms_p50": statistics.median(first),
             "first_token_after_retrieval_ms_p95": _percentile(first, 95),
