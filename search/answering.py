@@ -57,7 +57,7 @@ SYSTEM = (
 )
 # The worked example is in the question's language (py3langid; English otherwise). With
 # the budget of posts, evaluate_answers on xquad-es: 18% gold, 12% without a valid citation
-# (100 questions); xquad-en: 30% and 4.5% (200).
+# (100 questions); xquad-en: 30% and 4.5% (200), on an AVX-512 machine, before the quote.
 EXAMPLES = {
     "en": (
         "Posts:\n[1] <<<The bakery opened in 1998 on Main Street.>>>\n"
@@ -74,6 +74,8 @@ QUESTION_LABEL = {"en": "Question", "es": "Pregunta"}
 # The answer when the model's rests on no post. Measured with SmolLM2-135M (evaluate_answers,
 # a 2-core AVX2 machine): 7% of 200 xquad-en answers and 17% of 100 xquad-es answers rested
 # on no post, nearly all inventions ("Drew Bale fumbled the ball"; Spanish loops of dates).
+# With the quote: gold answer in 35% (en; 32% in the model's own text) and 27% (es; 16%),
+# and every answer carries a valid citation.
 QUOTE = {
     "en": "The closest post says: “{quote}” [{n}]",
     "es": "El post más cercano dice: «{quote}» [{n}]",

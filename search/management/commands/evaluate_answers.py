@@ -1,4 +1,5 @@
-"""python manage.py evaluate_answers DIR --answers FILE [--lang en] [--limit N] [--json] [--details F]
+"""python manage.py evaluate_answers DIR --answers FILE [--lang en] [--limit N] [--json]
+                                     [--details FILE]
 
 Answers the questions of a BEIR-format collection (DIR: corpus.jsonl, queries.jsonl,
 qrels/test.tsv) with the site's chain: the corpus is indexed into a temporary index with
