@@ -57,7 +57,7 @@ SYSTEM = (
 )
 # The worked example is in the question's language (py3langid; English otherwise). With
 # the budget of posts, evaluate_answers on xquad-es: 18% gold, 12% without a valid citation
-# (100 questions); xquad-en: 30% and 4.5% (200), on an AVX-512 machine, before the quote.
+# (100 questions); xquad-en: 30% and 4.5% (200), on a faster machine, before the quote.
 EXAMPLES = {
     "en": (
         "Posts:\n[1] <<<The bakery opened in 1998 on Main Street.>>>\n"
