@@ -14,6 +14,7 @@ from django.core.management import call_command
 from posts.services import post_upsert_many
 from search import indexes, services
 from search.answering import (
+    MIN_DENSE_COSINE,
     NOTHING_FOUND,
     QUOTE_MAX_CHARS,
     Source,
@@ -23,6 +24,7 @@ from search.answering import (
     closest_quote,
     source_of,
 )
+from search.selectors import search_posts
 from tests.search.conftest import CORPUS, corpus_rows
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +66,14 @@ def test_nothing_relevant_means_no_answer_and_no_model_call(indexed_posts):
             raise AssertionError("the model must not be called")
 
     events = list(answer_stream(question="lattice quantum chromodynamics", chat=Refuse()))
+    assert events[-1].result.text == NOTHING_FOUND and events[-1].result.hits == []
+    # In a language the (English-only) encoder was not trained on, closeness in meaning
+    # is no evidence: Spanish posts sit close to any Spanish question, so only a lexical
+    # match makes a post relevant.
+    spanish = "¿Qué dijo el alcalde ayer?"
+    close = [h for h in search_posts(query=spanish, k=3).hits if "bm25" not in h.found_by]
+    assert any(h.method_scores.get("dense", 0.0) >= MIN_DENSE_COSINE for h in close)
+    events = list(answer_stream(question=spanish, chat=Refuse()))
     assert events[-1].result.text == NOTHING_FOUND and events[-1].result.hits == []
 
 

@@ -42,6 +42,7 @@ from search.answering import (
     Source,
     answer_from_sources,
     chat_model,
+    encoder_native,
     relevant,
 )
 from search.management.beir import collection_from
@@ -122,19 +123,21 @@ class Command(BaseCommand):
     def _one(query_id, collection, index, bm25, encoder, chat, doc_ids, gold) -> dict:
         question = collection.queries[query_id]
         started = time.perf_counter()
+        languages = indexes.encoder_languages(settings.PLAZA_EMBED_MODEL)
         ranked = hybrid_search(
             question,
             index=index,
             bm25=bm25,
             encode=encoder.encode,
-            encoder_languages=indexes.encoder_languages(settings.PLAZA_EMBED_MODEL),
+            encoder_languages=languages,
             depth=100,
             detect=detect_language,
         )
+        native = encoder_native(question, languages)
         picked = [
             f
             for f in ranked.fused
-            if relevant(f.ranks, ranked.scores.get("dense", {}).get(f.id, 0.0))
+            if relevant(f.ranks, ranked.scores.get("dense", {}).get(f.id, 0.0), native=native)
         ][:ANSWER_SOURCES]
         sources = [
             Source(doc_ids[f.id - 1], "source", collection.corpus[doc_ids[f.id - 1]])
@@ -146,6 +149,7 @@ class Command(BaseCommand):
             question=question,
             sources=sources,
             encode=encoder.encode,
+            encoder_languages=languages,
             chat=chat,
             started=started,
             retrieval_ms=retrieval_ms,
@@ -153,13 +157,15 @@ class Command(BaseCommand):
             if event.kind == "done":
                 result = event.result
         graded = {doc for doc, grade in collection.qrels[query_id].items() if grade > 0}
-        text = fold(result.text)
         cited = [sources[n - 1].id for n in result.citations]
-        contains_gold = any(fold(answer) in text for answer in gold[query_id])
-        model_text = fold(result.model_text or result.text)
+
+        def holds_gold(text: str) -> bool:
+            return any(fold(answer) in fold(text) for answer in gold[query_id])
+
+        contains_gold = holds_gold(result.text)
         return {
             "gold": contains_gold,
-            "model_gold": any(fold(answer) in model_text for answer in gold[query_id]),
+            "model_gold": holds_gold(result.model_text or result.text),
             "quoted": bool(result.model_text),
             "cited": cited,
             "cited_relevant": sum(doc in graded for doc in cited),
