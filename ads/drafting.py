@@ -226,6 +226,7 @@ def _model_config(base_model: str) -> DraftModelConfig:
     return DraftModelConfig(
         base=base_model,
         device=settings.PLAZA_DEVICE,
+        threads=settings.PLAZA_GENERATION_THREADS,
         cache_dir=str(Path(settings.DATA_DIR) / "models"),
         max_adapters=settings.PLAZA_AD_ADAPTER_SLOTS,
     )

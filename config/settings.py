@@ -251,6 +251,17 @@ if PLAZA_ANSWER_MODE not in {"celery", "inline"}:
         f"PLAZA_ANSWER_MODE={PLAZA_ANSWER_MODE!r}: expected celery or inline"
     )
 PLAZA_ANSWERS_PER_MINUTE = env_int("PLAZA_ANSWERS_PER_MINUTE", 6, minimum=1)
+# How an answer is composed (search.answering): extractive (the posts' own sentences),
+# generative (the model's supported sentences), mixed (both), or auto: generative for a
+# model of a billion parameters or more, mixed for a smaller one.
+PLAZA_ANSWER_STYLE = os.environ.get("PLAZA_ANSWER_STYLE", "auto").strip() or "auto"
+if PLAZA_ANSWER_STYLE not in {"auto", "extractive", "generative", "mixed"}:
+    raise ImproperlyConfigured(
+        f"PLAZA_ANSWER_STYLE={PLAZA_ANSWER_STYLE!r}: expected auto, extractive, generative or mixed"
+    )
+# Seconds a whole answer may take: past it the model stops and the answer is completed
+# from the posts.
+PLAZA_ANSWER_DEADLINE_S = env_int("PLAZA_ANSWER_DEADLINE_S", 20, minimum=1)
 
 # --- ads --------------------------------------------------------------------------------
 # "celery": draft jobs run on the gpu queue; "inline": in the process that asks.
@@ -274,6 +285,8 @@ PLAZA_AD_BASE_MODEL = os.environ.get("PLAZA_AD_BASE_MODEL", "bundled:gemma3-270m
 PLAZA_DEVICE = os.environ.get("PLAZA_DEVICE", "auto")
 if PLAZA_DEVICE not in {"auto", "cpu", "cuda"}:
     raise ImproperlyConfigured(f"PLAZA_DEVICE={PLAZA_DEVICE!r}: expected auto, cpu or cuda")
+# CPU threads per answer or drafting job; 0 = the CPUs idle when it starts (ml.cpus).
+PLAZA_GENERATION_THREADS = env_int("PLAZA_GENERATION_THREADS", 0, minimum=0)
 
 # --- Celery -----------------------------------------------------------------------------
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3 * 3600, minimum=1)

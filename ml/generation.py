@@ -23,6 +23,13 @@ Both apply the model's chat template, decode greedily (temperature 0) or by samp
 (temperature, top_p, seed), stop at any of `stop` (the stop text is not returned, and
 text that might begin one is held back until it cannot), and stop at `max_tokens`.
 Models load lazily in the process that uses them; a forked child starts empty.
+
+CPU threads are chosen at every generation, not once at load: ``threads=0`` runs as many as
+the process's CPUs idle just then (``ml.cpus.generation_threads``), since llama.cpp's and
+torch's threads wait for each other at every step and one on a busy core stalls them all
+(the issue: 0.5 tokens/s with 2 threads against 6.4 with 1, one of 2 cores busy);
+``threads=N`` runs N, at most the CPUs the process may use. ``last_threads`` tells what the
+last generation ran with. torch's count is process-wide (``torch.set_num_threads``).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ml.cpus import generation_threads
 from ml.process_cache import ProcessCache
 from ml.registry import resolve_model
 
@@ -67,7 +75,7 @@ class GeneratorConfig:
     backend: str = "auto"  # "auto", "llama_cpp" or "transformers"
     device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"
     n_ctx: int = 4096  # context window in tokens (prompt + answer)
-    threads: int = 0  # CPU threads; 0 = all the process may use
+    threads: int = 0  # CPU threads (capped by usable_cpus); 0 = the idle CPUs at each generation
     cache_dir: str | None = None  # where de-quantised GGUF copies are kept (None: no cache)
     adapter: str | None = None  # a peft LoRA folder (transformers) or a GGUF LoRA (llama.cpp)
 
@@ -176,9 +184,15 @@ class Generator:
 
     def __init__(self, config: GeneratorConfig):
         self.config = config
+        self.last_threads = 0  # CPU threads the last generation ran with (0: none yet, or GPU)
         self._lock = threading.Lock()  # one generation at a time per loaded model
 
     def count_tokens(self, text: str) -> int:
+        raise NotImplementedError
+
+    @property
+    def parameters(self) -> int:
+        """How many weights the model has (a LoRA adapter's included where loaded)."""
         raise NotImplementedError
 
     @property
@@ -235,27 +249,21 @@ class Generator:
 # --- llama.cpp ----------------------------------------------------------------------------
 
 
-def _threads(config: GeneratorConfig) -> int:
-    if config.threads:
-        return config.threads
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 class LlamaCppGenerator(Generator):
     backend = "llama_cpp"
 
     def __init__(self, config: GeneratorConfig, model_path: str):
         super().__init__(config)
-        from llama_cpp import Llama
+        import llama_cpp
 
+        self._llama_cpp = llama_cpp
         started = time.perf_counter()
-        self.llm = Llama(
+        threads = generation_threads(config.threads)  # each generation chooses again
+        self.llm = llama_cpp.Llama(
             model_path=model_path,
             n_ctx=config.n_ctx,
-            n_threads=_threads(config),
+            n_threads=threads,
+            n_threads_batch=threads,
             lora_path=config.adapter,
             verbose=False,
         )
@@ -263,16 +271,36 @@ class LlamaCppGenerator(Generator):
         # __del__ at exit would call into a half-destroyed module).
         atexit.register(self.llm.close)
         logger.info(
-            "llama.cpp loaded %s in %.1fs (%d threads)",
+            "llama.cpp loaded %s in %.1fs (%d threads at load)",
             model_path,
             time.perf_counter() - started,
-            _threads(config),
+            threads,
         )
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=False))
 
+    @property
+    def parameters(self) -> int:
+        return int(self.llm._model.n_params())
+
+    def context_threads(self) -> tuple[int, int]:
+        """(decode, prompt) threads the llama.cpp context runs with now, read back from it."""
+        lib = self._llama_cpp
+        return lib.llama_n_threads(self.llm.ctx), lib.llama_n_threads_batch(self.llm.ctx)
+
+    def _set_threads(self) -> None:
+        threads = generation_threads(self.config.threads)
+        if (threads, threads) != self.context_threads():
+            self._llama_cpp.llama_set_n_threads(self.llm.ctx, threads, threads)
+            # Keep Llama's own record in step (it copies context_params, e.g. for a new context).
+            self.llm.n_threads = self.llm.n_threads_batch = threads
+            self.llm.context_params.n_threads = self.llm.context_params.n_threads_batch = threads
+        self.last_threads = threads
+        logger.debug("llama.cpp generation on %d threads", threads)
+
     def _pieces(self, messages, params):
+        self._set_threads()
         chunks = self.llm.create_chat_completion(
             messages=messages,
             max_tokens=params.max_tokens,
@@ -354,7 +382,7 @@ class TransformersGenerator(Generator):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device == "cpu" and config.threads:
-            torch.set_num_threads(config.threads)
+            torch.set_num_threads(generation_threads(config.threads))
         self.device = device
         self.model = model.to(device).eval()
         logger.info(
@@ -363,6 +391,10 @@ class TransformersGenerator(Generator):
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @property
+    def parameters(self) -> int:
+        return int(sum(p.numel() for p in self.model.parameters()))
 
     def _pieces(self, messages, params):
         from transformers import TextIteratorStreamer
@@ -386,8 +418,14 @@ class TransformersGenerator(Generator):
         else:
             kwargs |= {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         result: dict = {}
+        threads = generation_threads(self.config.threads) if self.device == "cpu" else 0
+        self.last_threads = threads
+        if threads:
+            logger.debug("transformers generation on %d CPU threads", threads)
 
         def run() -> None:
+            if threads:  # process-wide; set in the thread that runs its OpenMP loops
+                torch.set_num_threads(threads)
             with torch.inference_mode():
                 result["ids"] = self.model.generate(**kwargs)
 

@@ -164,6 +164,22 @@ def test_an_adapter_rewritten_on_disk_is_reloaded_and_unload_frees_it(loaded, ad
     assert folder not in model.loaded_adapters()
 
 
+def test_a_job_runs_on_the_configured_threads_capped_by_the_usable_cpus(loaded):
+    """threads=2 is a setting: each job runs on 2 threads, or fewer where the process may
+    use fewer CPUs; llama.cpp's drafts context is set to it."""
+    from ml.cpus import usable_cpus
+
+    model, _ = loaded
+    greedy(model, None)
+    assert model.last_threads == min(2, usable_cpus())
+    if model.backend == "llama_cpp":
+        assert model.context_threads() == (model.last_threads, model.last_threads)
+    else:
+        import torch
+
+        assert torch.get_num_threads() == model.last_threads
+
+
 def test_the_model_is_loaded_once_per_config_and_auto_picks_llama_cpp_on_a_cpu(loaded):
     """The same config returns the same loaded model; a GGUF base on the CPU runs on
     llama.cpp by default."""

@@ -3,8 +3,14 @@ through transformers from the de-quantised GGUF (slow first load: integration)."
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 
+from ml.cpus import generation_threads, usable_cpus
 from ml.generation import (
     GeneratorConfig,
     SamplingParams,
@@ -140,3 +146,28 @@ def test_transformers_backend_dequantises_once_and_matches_llama_cpp(tmp_path, l
     assert second is not first and second.backend == "transformers"
     params = SamplingParams(max_tokens=32)
     assert second.complete(QUESTION, params).text == llama.complete(QUESTION, params).text
+
+
+@pytest.mark.integration
+def test_a_core_another_process_holds_is_left_out_of_the_next_generation(llama):
+    """With a process spinning on one of the allowed CPUs, generation_threads() leaves that
+    CPU out, and the next llama.cpp generation runs on that many threads (read back from its
+    context), where a thread on the busy core would stall the others at every step."""
+    allowed = sorted(os.sched_getaffinity(0))
+    usable = usable_cpus()
+    if usable < 2:
+        pytest.skip(f"this process may use {usable} CPU: there is no core to take away")
+    if usable < len(allowed):
+        pytest.skip(f"a cgroup quota caps the threads at {usable} of {len(allowed)} CPUs")
+    spin = f"import os\nos.sched_setaffinity(0, {{{allowed[-1]}}})\nwhile True:\n    pass"
+    spinner = subprocess.Popen([sys.executable, "-c", spin])
+    try:
+        time.sleep(0.3)  # the child starts and spins
+        assert generation_threads() <= usable - 1
+        done = llama.complete(QUESTION, SamplingParams(max_tokens=4))
+        assert done.completion_tokens == 4
+        assert 1 <= llama.last_threads <= usable - 1
+        assert llama.context_threads() == (llama.last_threads, llama.last_threads)
+    finally:
+        spinner.kill()
+        spinner.wait()
