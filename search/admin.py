@@ -289,21 +289,21 @@ class FeedbackFilter(admin.SimpleListFilter):
         return queryset
 
 
-class QuotedFilter(admin.SimpleListFilter):
-    """Answers whose model text rested on no post, shown as the closest post's quote."""
+class RejectedFilter(admin.SimpleListFilter):
+    """Answers where the support check kept sentences out (the model's inventions)."""
 
-    title = "answer source"
-    parameter_name = "quoted"
+    title = "unsupported sentences"
+    parameter_name = "rejected"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Quoted a post instead"), ("no", "The model's own")]
+        return [("yes", "Some kept out"), ("no", "None")]
 
     def queryset(self, request, queryset):
         match self.value():
             case "yes":
-                return queryset.exclude(model_text="")
+                return queryset.exclude(rejected=[])
             case "no":
-                return queryset.filter(model_text="")
+                return queryset.filter(rejected=[])
         return queryset
 
 
@@ -314,19 +314,28 @@ class AnswerAdmin(admin.ModelAdmin):
     list_display = [
         "question_excerpt",
         "status",
+        "style",
         "citation_count",
         "total_ms",
         "model",
         "created_at",
     ]
-    list_filter = ["status", FeedbackFilter, QuotedFilter, "model", "created_at"]
+    list_filter = [
+        "status",
+        "style",
+        "cut_short",
+        FeedbackFilter,
+        RejectedFilter,
+        "model",
+        "created_at",
+    ]
     search_fields = ["question", "text", "model_text"]
     date_hierarchy = "created_at"
     inlines = [FeedbackInline]
     show_full_result_count = False
     readonly_fields = [
-        "question", "filters", "status", "text", "model_text", "citations", "retrieved",
-        "sentences",
+        "question", "filters", "status", "style", "cut_short", "text", "model_text",
+        "citations", "retrieved", "sentences", "rejected",
         "model", "adapter", "retrieval_ms", "first_token_ms", "total_ms", "prompt_tokens",
         "completion_tokens", "error", "user", "client_ip", "created_at", "started_at",
         "finished_at",

@@ -1,23 +1,35 @@
-"""The answer chain (LCEL): retrieve → a prompt of numbered, fenced posts → the chat model,
-streamed → citations checked as tokens arrive → sentences attributed to posts.
+"""The answer chain (LCEL): retrieve → the read posts' best sentences → a prompt of
+numbered, fenced posts → the chat model, streamed → every sentence checked against the
+post it cites → the answer composed of supported sentences only.
 
     for event in answer_stream(question="¿Qué pasó con la vacuna?"):
         event.kind      # "retrieved", "token", "done"
 
+How an answer is composed (PLAZA_ANSWER_STYLE; see resolve_style):
+- ``extractive``: the read posts' own sentences that best answer the question
+  (ml.extract), quoted and cited; the model is not called.
+- ``generative``: the model's sentences that a read post supports (ml.support); when
+  none does, or the deadline passes first, the answer is completed extractively.
+- ``mixed``: the extractive answer first (so the page shows it at once), then the
+  model's supported sentences that add to it.
+- ``auto`` (default): generative for a model of STRONG_MODEL_PARAMETERS or more, mixed
+  for a smaller one (the bundled 135M model's own text held the gold answer in 32% (en)
+  and 16% (es) of XQuAD answers; the posts' sentences in far more).
+
+A sentence no read post supports is never shown: it is kept on the result (`rejected`,
+with its reason) for the log. A whole answer has a deadline (PLAZA_ANSWER_DEADLINE_S):
+past it, generation stops and the answer is completed extractively (`cut_short`).
+Answers are at most ANSWER_MAX_CHARS long: what a person reads above the results.
+
 Posts are untrusted quotes: the prompt fences each between markers the model is told to
 treat as data, and says instructions inside them are to be ignored. Whatever the model
-writes is only text: citations are numbers checked against the retrieved posts, nothing
-it writes is executed, and the page escapes it. When nothing relevant is retrieved the
-answer says so without calling the model. When the model's answer rests on no post (no
-sentence cited or attributable: a small model's invention), the answer becomes the read
-posts' sentence closest to the question, quoted and cited; what the model wrote is kept
-on the result (`model_text`) for the log, never shown as the answer.
+writes is only text: citations are numbers checked against the read posts, nothing it
+writes is executed, and the page escapes it. When nothing relevant is retrieved the
+answer says so without calling the model.
 """
 
 from __future__ import annotations
 
-import math
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,18 +39,18 @@ from django.conf import settings
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 
-from ml.bm25 import tokenize
-from ml.citations import CitationTracker, Sentence, attribute, cited_sources, split_sentences
-from ml.generation import GeneratorConfig
+from ml.citations import CitationTracker, split_sentences
+from ml.extract import best_sentences
+from ml.generation import GeneratorConfig, get_generator
 from ml.langchain import PlazaChatModel
-from ml.language import detect_language
+from ml.language import detect_language, detect_language_among
+from ml.support import CheckedSentence, check_sentences, content_words, word_key
 from search import indexes
 from search.query import ParsedQuery, parse_query
 from search.selectors import SearchHit, search_posts
 
 ANSWER_SOURCES = 3  # at most this many posts in front of the model
 MIN_DENSE_COSINE = 0.25  # below this, and with no lexical match, a post is not relevant
-ATTRIBUTION_THRESHOLD = 0.5  # cosine from an uncited sentence to the post that supports it
 NOTHING_FOUND = "I found no posts about that, so I can't answer it."
 # The posts the model reads, together, best first: each that fits whole in what is left
 # (the first always, cut to its sentences closest to the question when it alone is too
@@ -72,22 +84,29 @@ EXAMPLES = {
     ),
 }
 QUESTION_LABEL = {"en": "Question", "es": "Pregunta"}
-# The answer when the model's rests on no post. Measured with SmolLM2-135M (evaluate_answers,
-# a 2-core AVX2 machine): 7% of 200 xquad-en answers and 17% of 100 xquad-es answers rested
-# on no post, nearly all inventions ("Drew Bale fumbled the ball"; Spanish loops of dates).
-# With the quote: gold answer in 35.5% (en; 32% in the model's own text) and 37% (es;
-# 16%), and every answer carries a valid citation.
-QUOTE = {
-    "en": "The closest post says: “{quote}” [{n}]",
-    "es": "El post más cercano dice: «{quote}» [{n}]",
+# When nothing relevant was retrieved, in the question's language.
+NOTHING_FOUND_IN = {
+    "en": NOTHING_FOUND,
+    "es": "No encontré posts sobre eso, así que no puedo responderlo.",
 }
-QUOTE_MAX_CHARS = 300
+ANSWER_MAX_CHARS = 300  # what a person reads above the results; a passage dump is no answer
+STRONG_MODEL_PARAMETERS = 1_000_000_000  # auto: a model this large writes (generative)
+MODEL_MAX_TOKENS = 120  # the model's budget: about twice ANSWER_MAX_CHARS
+REPEATS_SHARE = 0.8  # a model sentence whose words the answer already holds this much repeats it
+STYLES = ("auto", "extractive", "generative", "mixed")
+QUOTE_MARKS = {"en": ("“", "”"), "es": ("«", "»")}
+
+
+def question_language(question: str) -> str | None:
+    """The question's language, or None when unsure; a query too short for detection is
+    placed among the languages Plaza answers in (EXAMPLES)."""
+    return detect_language(question) or detect_language_among(question, tuple(EXAMPLES))
 
 
 def answer_language(question: str) -> str:
-    """The language the prompt's example and a quote's wording take: the question's when
-    Plaza has them in it (EXAMPLES), else English."""
-    language = detect_language(question)
+    """The language the prompt's example, the quotation marks and "nothing found" take:
+    the question's when Plaza has them in it (EXAMPLES), else English."""
+    language = question_language(question)
     return language if language in EXAMPLES else "en"
 
 
@@ -106,11 +125,13 @@ def prompt_for(language: str) -> ChatPromptTemplate:
 
 @dataclass
 class Source:
-    """A post put in front of the model: its id (external id), author and text."""
+    """A post put in front of the model: its id (external id), author, text and language
+    ("" where unknown)."""
 
     id: str
     author: str
     text: str
+    lang: str = ""
 
 
 @dataclass
@@ -125,24 +146,49 @@ class AnswerEvent:
 class AnswerResult:
     text: str
     hits: list[SearchHit]  # the posts retrieved, numbered from 1 (site search)
-    citations: list[int]  # numbers the answer rests on (written or attributed), in order
-    written_citations: list[int]
-    sentences: list[Sentence]
+    citations: list[int]  # numbers the shown sentences rest on, in order of first use
+    written_citations: list[int]  # the valid numbers the model wrote
+    sentences: list[CheckedSentence]  # what is shown, each supported by its post
     model: str
     timings: dict[str, float]
     prompt_tokens: int = 0
     completion_tokens: int = 0
     sources: list[Source] = field(default_factory=list)  # the same posts, as the model saw them
-    model_text: str = ""  # what the model wrote, when a quote replaced it (see module doc)
+    model_text: str = ""  # everything the model wrote ("" when it was not called)
+    rejected: list[CheckedSentence] = field(default_factory=list)  # not shown, with reasons
+    style: str = "extractive"  # how it was composed: extractive, generative or mixed
+    cut_short: bool = False  # the deadline stopped the model; completed extractively
+
+    @property
+    def quoted(self) -> bool:
+        """Every shown sentence is a post's own words."""
+        return bool(self.sentences) and all(s.origin == "post" for s in self.sentences)
+
+    def evidence(self, n: int) -> list[str]:
+        """The sentences of source n that the answer's sentences rest on, in order."""
+        found = []
+        for sentence in self.sentences:
+            if n in sentence.sources and sentence.evidence not in found:
+                found.append(sentence.evidence)
+        return found
 
 
 def chat_model(**overrides) -> PlazaChatModel:
     config = GeneratorConfig(
         model=settings.PLAZA_ANSWER_MODEL,
         device=settings.PLAZA_DEVICE,
+        threads=settings.PLAZA_GENERATION_THREADS,
         cache_dir=str(settings.DATA_DIR / "models"),
     )
-    return PlazaChatModel(generator=config, **({"max_tokens": 160} | overrides))
+    return PlazaChatModel(generator=config, **({"max_tokens": MODEL_MAX_TOKENS} | overrides))
+
+
+def resolve_style(style: str, chat: PlazaChatModel) -> str:
+    """extractive, generative or mixed: auto asks the model's size (see the module doc)."""
+    if style != "auto":
+        return style
+    parameters = get_generator(chat.generator).parameters
+    return "generative" if parameters >= STRONG_MODEL_PARAMETERS else "mixed"
 
 
 def _fence(sources: list[Source]) -> str:
@@ -155,7 +201,8 @@ def _fence(sources: list[Source]) -> str:
 
 
 def source_of(hit: SearchHit) -> Source:
-    return Source(id=hit.post.external_id, author=hit.post.author.handle, text=hit.post.text)
+    post = hit.post
+    return Source(id=post.external_id, author=post.author.handle, text=post.text, lang=post.lang)
 
 
 def within_budget(question: str, sources: list[Source], encode) -> list[Source]:
@@ -187,31 +234,9 @@ def _focused(question: str, source: Source, encode, budget: int) -> Source:
             chosen.append(int(j))
             used += len(sentences[j]) + 3
     if not chosen:  # one sentence longer than the budget: its start
-        return Source(source.id, source.author, source.text[:budget])
-    return Source(source.id, source.author, " … ".join(sentences[j] for j in sorted(chosen)))
-
-
-def closest_quote(question: str, sources: list[Source], encode) -> tuple[int, str]:
-    """(n, sentence): the sentence of the numbered sources closest to the question, by the
-    share of the question's words it holds plus its cosine (the words carry languages the
-    encoder was not trained on); ties go to the better-ranked source. Long sentences are
-    cut at a word boundary; a "[k]" inside is written "(k)" so it never reads as a citation."""
-    candidates = [
-        (n, sentence)
-        for n, source in enumerate(sources, start=1)
-        for sentence in split_sentences(source.text) or [source.text]
-    ]
-    question_words = set(tokenize(question))
-    vectors = encode([question, *(sentence for _, sentence in candidates)])  # (1 + m, d)
-    cosines = vectors[1:] @ vectors[0]  # (m,)
-    scores = [
-        len(question_words & set(tokenize(sentence))) / max(len(question_words), 1) + cosine
-        for (_, sentence), cosine in zip(candidates, cosines, strict=True)
-    ]
-    n, sentence = candidates[int(np.argmax(scores))]
-    if len(sentence) > QUOTE_MAX_CHARS:
-        sentence = sentence[:QUOTE_MAX_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + " …"
-    return n, re.sub(r"\[(\d+)\]", r"(\1)", sentence)
+        return Source(source.id, source.author, source.text[:budget], source.lang)
+    focused = " … ".join(sentences[j] for j in sorted(chosen))
+    return Source(source.id, source.author, focused, source.lang)
 
 
 def relevant(found_by, dense_score: float, *, native: bool = True) -> bool:
@@ -229,9 +254,15 @@ def encoder_native(question: str, encoder_languages: tuple[str, ...] | None) -> 
 
 
 def answer_stream(
-    *, question: str | ParsedQuery, sources: int = ANSWER_SOURCES, chat=None
+    *,
+    question: str | ParsedQuery,
+    sources: int = ANSWER_SOURCES,
+    chat=None,
+    style: str | None = None,
+    deadline_s: float | None = None,
 ) -> Iterator[AnswerEvent]:
-    """Events of one answer: the posts retrieved, each piece of text, then the result."""
+    """Events of one answer: the posts retrieved, each piece of text, then the result
+    (`style` and `deadline_s`: see answer_from_sources)."""
     started = time.perf_counter()
     parsed = parse_query(question) if isinstance(question, str) else question
     found = search_posts(query=parsed, k=sources).hits
@@ -256,6 +287,8 @@ def answer_stream(
         chat=chat,
         started=started,
         retrieval_ms=retrieval_ms,
+        style=style,
+        deadline_s=deadline_s,
     ):
         if event.result is not None:
             event.result.hits = hits
@@ -271,67 +304,154 @@ def answer_from_sources(
     chat=None,
     started: float | None = None,
     retrieval_ms: float = 0.0,
+    style: str | None = None,
+    deadline_s: float | None = None,
 ) -> Iterator[AnswerEvent]:
-    """The model's answer over given sources: text events as it streams, then the result
-    (citations checked, sentences attributed with `encode`, the retrieval encoder)."""
+    """The answer over given sources: text events as it is composed, then the result.
+    `encode` is the retrieval encoder; `style` and `deadline_s` default to the settings
+    (PLAZA_ANSWER_STYLE, PLAZA_ANSWER_DEADLINE_S); see the module docstring."""
     started = time.perf_counter() if started is None else started
+    deadline = started + (settings.PLAZA_ANSWER_DEADLINE_S if deadline_s is None else deadline_s)
     timings = {"retrieval_ms": retrieval_ms}
     chat = chat or chat_model()
+    language = answer_language(question)
     if not sources:
+        text = NOTHING_FOUND_IN[language]
         timings |= {"first_token_ms": retrieval_ms, "total_ms": retrieval_ms}
-        yield AnswerEvent("token", text=NOTHING_FOUND)
-        result = AnswerResult(NOTHING_FOUND, [], [], [], [], chat.generator.model, timings)
+        yield AnswerEvent("token", text=text)
+        result = AnswerResult(text, [], [], [], [], chat.generator.model, timings)
         yield AnswerEvent("done", result=result)
         return
     sources = within_budget(question, sources, encode)
-    inputs = RunnableLambda(lambda _: {"posts": _fence(sources), "question": question})
-    language = answer_language(question)
-    chain = inputs | prompt_for(language) | chat
-    tracker = CitationTracker(len(sources))
-    parts: list[str] = []
-    usage: dict = {}
-    for chunk in chain.stream(None):
-        if chunk.usage_metadata:
-            usage = dict(chunk.usage_metadata)
-        shown = tracker.feed(chunk.content)
-        if shown:
-            timings.setdefault("first_token_ms", (time.perf_counter() - started) * 1000)
-            parts.append(shown)
-            yield AnswerEvent("token", text=shown)
-    tail = tracker.flush()
-    if tail:
-        parts.append(tail)
-        yield AnswerEvent("token", text=tail)
-    text = "".join(parts).strip()
-    source_vectors = encode([source.text for source in sources])  # (n, d)
-    # The cosine rule only where the encoder knows the language (see encoder_native).
-    native = encoder_native(question, encoder_languages)
-    sentences = attribute(
-        text,
-        np.asarray(source_vectors),
-        encode,
-        threshold=ATTRIBUTION_THRESHOLD if native else math.inf,
-        source_texts=[source.text for source in sources],
-        question=question,
-    )
-    model_text = ""
-    if not cited_sources(sentences):  # nothing the model wrote rests on a post
-        n, quote = closest_quote(question, sources, encode)
-        model_text, text = text, QUOTE[language].format(quote=quote, n=n)
-        sentences = [Sentence(text=text, attributed=n)]
+    texts = [source.text for source in sources]
+    # Cosines only where the encoder knows the language (see encoder_native).
+    native_encode = encode if encoder_native(question, encoder_languages) else None
+    style = resolve_style(style or settings.PLAZA_ANSWER_STYLE, chat)
+    answer = _Composer(language, timings, started)
+
+    def extractive() -> Iterator[AnswerEvent]:
+        picks = best_sentences(
+            question,
+            texts,
+            encode=native_encode,
+            limit_chars=ANSWER_MAX_CHARS - answer.length,
+            languages=[source.lang for source in sources],
+            prefer=question_language(question),
+        )
+        for pick in picks:
+            sentence = CheckedSentence(
+                text=pick.text, claim=pick.text, sources=[pick.n], origin="post",
+                evidence=pick.sentence,
+            )  # fmt: skip
+            yield from answer.add(sentence)
+
+    if style in ("extractive", "mixed"):
+        yield from extractive()
+    model_text, usage, tracker, cut_short = "", {}, CitationTracker(len(sources)), False
+    pieces = 0
+    if style != "extractive" and time.perf_counter() > deadline:
+        cut_short = True  # retrieval alone took the time: the model is not started
+    elif style != "extractive" and not answer.full:
+        inputs = RunnableLambda(lambda _: {"posts": _fence(sources), "question": question})
+        stream = (inputs | prompt_for(language) | chat).stream(None)
+        pending = ""
+        try:
+            for chunk in stream:
+                if chunk.usage_metadata:
+                    usage = dict(chunk.usage_metadata)
+                pieces += bool(chunk.content)
+                piece = tracker.feed(chunk.content)
+                model_text += piece
+                pending += piece
+                *done, pending = split_sentences(pending + "\x00") or [""]
+                pending = pending.removesuffix("\x00")
+                for part in done:
+                    yield from answer.offer(part, texts, native_encode)
+                if time.perf_counter() > deadline:
+                    cut_short = True
+                    break
+                if answer.full:
+                    break
+        finally:
+            stream.close()  # stops decoding and frees the model for the next answer
+        if not cut_short:
+            tail = tracker.flush()
+            model_text += tail
+            yield from answer.offer(pending + tail, texts, native_encode)
+    if style == "generative" and (cut_short or not answer.from_model):
+        yield from extractive()
     timings["total_ms"] = (time.perf_counter() - started) * 1000
     timings.setdefault("first_token_ms", timings["total_ms"])
     result = AnswerResult(
-        text=text,
+        text=answer.text,
         hits=[],
-        citations=cited_sources(sentences),
+        citations=list(dict.fromkeys(n for s in answer.sentences for n in s.sources)),
         written_citations=list(tracker.cited),
-        sentences=sentences,
+        sentences=answer.sentences,
         model=chat.generator.model,
         timings=timings,
         prompt_tokens=usage.get("input_tokens", 0),
-        completion_tokens=usage.get("output_tokens", 0),
+        completion_tokens=usage.get("output_tokens", pieces),  # no usage when stopped early
         sources=sources,
-        model_text=model_text,
+        model_text=model_text.strip(),
+        rejected=answer.rejected,
+        style=style,
+        cut_short=cut_short,
     )
     yield AnswerEvent("done", result=result)
+
+
+class _Composer:
+    """The answer as it is composed: supported sentences only, within ANSWER_MAX_CHARS,
+    each written "sentence [n]" (a post's own words between quotation marks)."""
+
+    def __init__(self, language: str, timings: dict, started: float):
+        self.opening, self.closing = QUOTE_MARKS.get(language, QUOTE_MARKS["en"])
+        self.timings, self.started = timings, started
+        self.sentences: list[CheckedSentence] = []
+        self.rejected: list[CheckedSentence] = []
+        self.text = ""
+
+    @property
+    def length(self) -> int:
+        return len(self.text)
+
+    @property
+    def full(self) -> bool:
+        return ANSWER_MAX_CHARS - self.length < 20
+
+    @property
+    def from_model(self) -> bool:
+        return any(s.origin == "model" for s in self.sentences)
+
+    def add(self, sentence: CheckedSentence) -> Iterator[AnswerEvent]:
+        shown = sentence.claim
+        if sentence.origin == "post":
+            shown = f"{self.opening}{shown}{self.closing}"
+        piece = ("" if not self.text else " ") + f"{shown} [{sentence.sources[0]}]"
+        if self.length + len(piece) > ANSWER_MAX_CHARS:
+            sentence.reason = f"does not fit in the answer's {ANSWER_MAX_CHARS} characters"
+            self.rejected.append(sentence)
+            return
+        sentence.text = piece.strip()
+        self.sentences.append(sentence)
+        self.text += piece
+        self.timings.setdefault("first_token_ms", (time.perf_counter() - self.started) * 1000)
+        yield AnswerEvent("token", text=piece)
+
+    def offer(self, part: str, texts: list[str], encode) -> Iterator[AnswerEvent]:
+        """A sentence the model wrote: shown when a read post supports it and it adds to
+        the answer; kept with its reason otherwise."""
+        if not part.strip():
+            return
+        for sentence in check_sentences(part, sources=texts, encode=encode):
+            if not sentence.supported:
+                self.rejected.append(sentence)
+                continue
+            have = {word_key(w) for w in content_words(self.text)}
+            words = [word_key(w) for w in content_words(sentence.claim)]
+            if words and sum(w in have for w in words) / len(words) >= REPEATS_SHARE:
+                sentence.reason = "repeats what the answer already says"
+                self.rejected.append(sentence)
+                continue
+            yield from self.add(sentence)

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 SAVE_EVERY_S = 0.25
 STALE_AFTER = timedelta(minutes=5)  # a running answer writes far more often than this
+OVERDUE_GRACE = timedelta(seconds=10)  # past its deadline by this, a running answer is dead
 QUEUED_TOO_LONG = timedelta(minutes=30)
 
 
@@ -130,19 +131,29 @@ def answer_run(*, answer_id: UUID) -> Answer:
             status=Answer.Status.DONE,
             text=result.text,
             model_text=result.model_text,
+            style=result.style,
+            cut_short=result.cut_short,
             citations=[
                 {
                     "n": n,
                     "post": result.hits[n - 1].post.pk,
                     "external_id": result.hits[n - 1].post.external_id,
                     "written": n in written,
+                    "evidence": result.evidence(n),
                 }
                 for n in result.citations
             ],
             sentences=[
-                {"text": s.text, "sources": s.sources, "supported": s.supported}
+                {
+                    "text": s.text,
+                    "sources": s.sources,
+                    "supported": s.supported,
+                    "origin": s.origin,
+                    "evidence": s.evidence,
+                }
                 for s in result.sentences
             ],
+            rejected=[{"text": s.claim, "reason": s.reason} for s in result.rejected],
             model=result.model,
             retrieval_ms=result.timings.get("retrieval_ms"),
             first_token_ms=result.timings.get("first_token_ms"),
@@ -156,18 +167,38 @@ def answer_run(*, answer_id: UUID) -> Answer:
     return answer
 
 
-def answers_fail_stale() -> int:
-    """Fail the answers whose worker died: running (or queued) with no write for
-    STALE_AFTER. Returns how many."""
-    now = timezone.now()
-    stale = Q(status=Answer.Status.RUNNING, updated_at__lt=now - STALE_AFTER) | Q(
-        status=Answer.Status.QUEUED, updated_at__lt=now - QUEUED_TOO_LONG
-    )
-    return Answer.objects.filter(stale).update(
+def _overdue() -> Q:
+    """Running past the answer deadline plus OVERDUE_GRACE: the chain stops itself at its
+    deadline, so such an answer's worker died or hangs."""
+    deadline = timedelta(seconds=settings.PLAZA_ANSWER_DEADLINE_S) + OVERDUE_GRACE
+    return Q(status=Answer.Status.RUNNING, started_at__lt=timezone.now() - deadline)
+
+
+def _fail(answers) -> int:
+    return answers.update(
         status=Answer.Status.FAILED,
         error="the worker stopped before finishing this answer",
         finished_at=timezone.now(),
     )
+
+
+def answers_fail_stale() -> int:
+    """Fail the answers whose worker died: running past their deadline (see _overdue), or
+    queued with no write for QUEUED_TOO_LONG. Returns how many."""
+    now = timezone.now()
+    stale = (
+        _overdue()
+        | Q(status=Answer.Status.RUNNING, updated_at__lt=now - STALE_AFTER)
+        | Q(status=Answer.Status.QUEUED, updated_at__lt=now - QUEUED_TOO_LONG)
+    )
+    return _fail(Answer.objects.filter(stale))
+
+
+def answer_fail_if_overdue(*, answer_id: UUID) -> Answer | None:
+    """The answer as it stands, failed first if it runs past its deadline (readers call
+    this as they poll, so none waits on a dead worker for the beat sweep)."""
+    _fail(Answer.objects.filter(_overdue(), pk=answer_id))
+    return Answer.objects.filter(pk=answer_id).first()
 
 
 @transaction.atomic

@@ -4,9 +4,8 @@
     GET  /api/answers/{id}             the answer so far (or final), with citations and timings
     GET  /api/answers/{id}/events      text/event-stream: "token" events with the new text,
                                        then one "done" (or "failed") with the whole answer;
-                                       Last-Event-ID resumes. When "done" says "quoted", its
-                                       text (the closest post's sentence) replaces the tokens:
-                                       what the model wrote rested on no post.
+                                       Last-Event-ID resumes. The text only grows: each token
+                                       is a checked sentence with its [n].
     POST /api/answers/{id}/feedback    {"helpful": true, "comment": "..."}
 
 An answer is readable by whoever asked for it (the signed-in user, or the browser session
@@ -31,7 +30,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from posts.models import Post
-from search.answers import AnswerRateLimited, answer_create, answer_feedback_record
+from search.answers import (
+    AnswerRateLimited,
+    answer_create,
+    answer_fail_if_overdue,
+    answer_feedback_record,
+)
 from search.models import Answer
 from search.query import MAX_QUERY_CHARS, QueryError
 
@@ -77,6 +81,7 @@ def answer_data(answer: Answer, request: HttpRequest | None = None) -> dict:
                 "post_id": post.external_id,
                 "id": post.pk,
                 "author": post.author.handle,
+                "created_at": post.created_at.isoformat(),
                 "text": post.text,
                 "url": request.build_absolute_uri(path) if request is not None else path,
             }
@@ -87,10 +92,19 @@ def answer_data(answer: Answer, request: HttpRequest | None = None) -> dict:
         "filters": answer.filters,
         "status": answer.status,
         "text": answer.text,
-        # The text is the closest post's sentence, quoted: the model's rested on no post.
-        "quoted": bool(answer.model_text),
+        # Every sentence shown is a post's own words (extractive, or the model's rejected).
+        "quoted": bool(answer.sentences)
+        and all(s.get("origin") == "post" for s in answer.sentences),
+        "style": answer.style,
+        # The deadline stopped the model; the answer was completed from the posts.
+        "cut_short": answer.cut_short,
         "citations": [
-            {"n": c["n"], "post_id": c["external_id"], "written": c["written"]}
+            {
+                "n": c["n"],
+                "post_id": c["external_id"],
+                "written": c["written"],
+                "evidence": c.get("evidence", []),  # the post's sentences the answer rests on
+            }
             for c in answer.citations
             if c["post"] in posts
         ],
@@ -166,10 +180,10 @@ class AnswerView(APIView):
 def _events(answer_id, offset: int) -> Iterator[str]:
     deadline = time.monotonic() + STREAM_MAX_S
     while time.monotonic() < deadline:
-        answer = Answer.objects.filter(pk=answer_id).first()
+        answer = answer_fail_if_overdue(answer_id=answer_id)
         if answer is None:
             return
-        if len(answer.text) > offset and not answer.model_text:  # a quote comes whole in "done"
+        if len(answer.text) > offset:
             piece, offset = answer.text[offset:], len(answer.text)
             yield f"id: {offset}\nevent: token\ndata: {json.dumps({'text': piece})}\n\n"
         if answer.finished:

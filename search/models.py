@@ -95,12 +95,23 @@ class Answer(models.Model):
     filters = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     text = models.TextField(blank=True)
-    # What the model wrote when none of it rested on a post and a quote replaced it.
+
+    class Style(models.TextChoices):
+        EXTRACTIVE = "extractive", "the posts' own sentences"
+        GENERATIVE = "generative", "the model's supported sentences"
+        MIXED = "mixed", "the posts' sentences, then the model's"
+
+    # Everything the model wrote, shown or not ("" when it was not called).
     model_text = models.TextField(blank=True)
-    # [{"n": 1, "post": pk, "external_id": ..., "written": bool}] in order of first use
+    style = models.CharField(max_length=16, choices=Style.choices, blank=True)
+    cut_short = models.BooleanField(default=False)  # the deadline stopped the model
+    # [{"n": 1, "post": pk, "external_id": ..., "written": bool, "evidence": [sentence]}]
+    # in order of first use
     citations = models.JSONField(default=list, blank=True)
     retrieved = models.JSONField(default=list, blank=True)  # post pks, numbered from 1
-    sentences = models.JSONField(default=list, blank=True)  # [{"text", "sources", "supported"}]
+    # What is shown: [{"text", "sources", "supported", "origin", "evidence"}]
+    sentences = models.JSONField(default=list, blank=True)
+    rejected = models.JSONField(default=list, blank=True)  # not shown: [{"text", "reason"}]
     cited_posts = models.ManyToManyField("posts.Post", blank=True, related_name="answers")
     model = models.CharField(max_length=300, blank=True)
     adapter = models.CharField(max_length=300, blank=True)

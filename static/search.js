@@ -1,5 +1,6 @@
-// The search page's answer: start it, follow its server-sent events, show [n] as links.
-// Everything the model writes is inserted as text nodes, never as HTML.
+// The search page's answer: start it, follow its server-sent events, show [n] as links to
+// the sources listed under it (author, time, the supporting sentence highlighted).
+// Everything the model writes and every post's text is inserted as text nodes, never HTML.
 (function () {
   "use strict";
   const box = document.getElementById("answer");
@@ -7,6 +8,7 @@
   const textEl = box.querySelector(".answer-text");
   const sourcesEl = box.querySelector(".answer-sources");
   const feedbackEl = box.querySelector(".answer-feedback");
+  const noteEl = box.querySelector(".answer-note");
   const csrf = box.querySelector("input[name=csrfmiddlewaretoken]").value;
   let text = "";
   let sources = {};
@@ -17,7 +19,8 @@
       const cite = /^\[(\d+)\]$/.exec(part);
       if (cite && sources[cite[1]]) {
         const link = document.createElement("a");
-        link.href = sources[cite[1]].url;
+        link.href = "#answer-source-" + cite[1];
+        link.className = "cite";
         link.textContent = part;
         link.title = "@" + sources[cite[1]].author;
         textEl.append(link);
@@ -25,6 +28,26 @@
         textEl.append(document.createTextNode(part));
       }
     }
+  }
+
+  // The post's text with each supporting sentence in a <mark>, all as text nodes.
+  function highlight(into, text, sentences) {
+    let at = 0;
+    const spans = [];
+    for (const sentence of sentences) {
+      const start = text.indexOf(sentence);
+      if (start >= 0) spans.push([start, start + sentence.length]);
+    }
+    spans.sort(function (a, b) { return a[0] - b[0]; });
+    for (const [start, end] of spans) {
+      if (start < at) continue;
+      into.append(document.createTextNode(text.slice(at, start)));
+      const mark = document.createElement("mark");
+      mark.textContent = text.slice(start, end);
+      into.append(mark);
+      at = end;
+    }
+    into.append(document.createTextNode(text.slice(at)));
   }
 
   function finish(answer, failed) {
@@ -37,16 +60,27 @@
     for (const post of answer.retrieved) if (!post.removed) sources[post.n] = post;
     text = answer.text;
     render();
+    const notes = [];
+    if (answer.cut_short) notes.push("The time limit stopped the model; the answer was completed from the posts.");
+    else if (answer.quoted) notes.push("Quoted from the posts.");
+    noteEl.textContent = notes.join(" ");
+    noteEl.hidden = !notes.length;
     sourcesEl.replaceChildren();
     for (const cited of answer.citations) {
       const post = sources[cited.n];
       if (!post) continue;
       const item = document.createElement("li");
       item.value = cited.n;
-      const link = document.createElement("a");
-      link.href = post.url;
-      link.textContent = "@" + post.author;
-      item.append(link, document.createTextNode(": " + post.text.slice(0, 140)));
+      item.id = "answer-source-" + cited.n;
+      const who = document.createElement("a");
+      who.href = post.url;
+      who.textContent = "@" + post.author;
+      const when = document.createElement("time");
+      when.dateTime = post.created_at;
+      when.textContent = new Date(post.created_at).toLocaleString();
+      const quote = document.createElement("blockquote");
+      highlight(quote, post.text, cited.evidence || []);
+      item.append(who, document.createTextNode(" · "), when, quote);
       sourcesEl.append(item);
     }
     sourcesEl.hidden = !sourcesEl.children.length;

@@ -76,23 +76,61 @@ def test_the_event_stream_replays_and_resumes(indexed_posts, asker):
     assert "".join(d["text"] for k, d in resumed if k == "token") == text[5:]
 
 
-def test_an_answer_resting_on_no_post_is_served_as_a_quote(indexed_posts, asker, monkeypatch):
-    """The run saves the quote as the answer and the model's text for the log; the API
-    says "quoted", and a finished stream sends it whole in "done", not as tokens that
-    would append to what the model streamed."""
-    real = answering.chat_model
-    monkeypatch.setattr(answering, "chat_model", lambda: real(max_tokens=1))  # the real model
+def test_an_unsupported_model_sentence_is_kept_out_and_logged(indexed_posts, asker, monkeypatch):
+    """The model (its text replaced by an invention) writes a sentence no
+    read post supports: the row, the API and the stream show only the posts' sentences,
+    each with its evidence; the invention stays on the row with its reason."""
+    from langchain_core.messages import AIMessageChunk
+    from langchain_core.outputs import ChatGenerationChunk
+
+    from ml.langchain import PlazaChatModel
+
+    class Inventing(PlazaChatModel):
+        """The real chat model class with its text replaced (the real model's run of the
+        same path: test_answering.py)."""
+
+        def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+            text = "The flu shot is safe with rain in London [1]."
+            yield ChatGenerationChunk(message=AIMessageChunk(content=text))
+
+    monkeypatch.setattr(answering, "chat_model", Inventing)
+    monkeypatch.setattr(answering, "resolve_style", lambda style, chat: "generative")
     created = ask(asker, "what did the heavy rain do to London?")
     answer_services.answer_run(answer_id=created["id"])
     answer = Answer.objects.get(pk=created["id"])
-    assert answer.model_text and answer.text.startswith("The closest post says: “")
-    data = asker.get(f"/api/answers/{created['id']}").json()
-    assert data["quoted"] and data["text"] == answer.text and data["citations"]
-    assert data["sentences"] == [
-        {"text": answer.text, "sources": [data["citations"][0]["n"]], "supported": True}
+    assert answer.status == "done" and answer.style == "generative"
+    assert "safe" not in answer.text and answer.text.startswith("“")
+    assert answer.rejected == [
+        {
+            "text": "The flu shot is safe with rain in London.",
+            "reason": answer.rejected[0]["reason"],
+        }
     ]
+    assert "'safe'" in answer.rejected[0]["reason"]
+    data = asker.get(f"/api/answers/{created['id']}").json()
+    assert data["quoted"] and data["text"] == answer.text and data["style"] == "generative"
+    assert "rejected" not in data and data["cut_short"] is False
+    (cited,) = data["citations"]
+    post = next(r for r in data["retrieved"] if r["n"] == cited["n"])
+    assert post["post_id"] == "7" and post["created_at"].startswith("2022-01-11")
+    assert cited["evidence"] and all(e in post["text"] for e in cited["evidence"])
+    assert [s["origin"] for s in data["sentences"]] == ["post"] * len(data["sentences"])
     events = events_of(asker.get(created["events_url"], HTTP_ACCEPT="text/event-stream"))
-    assert [kind for kind, _ in events] == ["done"] and events[0][1]["text"] == answer.text
+    streamed = "".join(d["text"] for k, d in events if k == "token")
+    assert streamed == answer.text and events[-1][0] == "done"
+
+
+def test_an_answer_running_past_its_deadline_is_failed_when_read(indexed_posts, asker, settings):
+    """A running answer whose worker died is failed once past its deadline plus a grace,
+    by the reader's next poll, without waiting for the beat sweep."""
+    settings.PLAZA_ANSWER_DEADLINE_S = 1
+    created = ask(asker)
+    Answer.objects.filter(pk=created["id"]).update(status="running", started_at=timezone.now())
+    assert answer_services.answer_fail_if_overdue(answer_id=created["id"]).status == "running"
+    overdue = timezone.now() - timedelta(seconds=2) - answer_services.OVERDUE_GRACE
+    Answer.objects.filter(pk=created["id"]).update(started_at=overdue)
+    events = events_of(asker.get(created["events_url"], HTTP_ACCEPT="text/event-stream"))
+    assert events[-1][0] == "failed" and "worker stopped" in events[-1][1]["error"]
 
 
 def test_only_the_asker_and_staff_can_read_an_answer(indexed_posts, asker, make_user):
@@ -173,11 +211,13 @@ def test_the_answer_log_and_feedback_render_in_admin(client, make_user):
     client.force_login(make_user("root", superuser=True))
     for params in ({}, {"status": "done"}, {"feedback": "down"}, {"feedback": "none"}):
         assert client.get("/admin/search/answer/", params).status_code == 200
-    quoted = client.get("/admin/search/answer/", {"quoted": "yes"}).content.decode()
-    own = client.get("/admin/search/answer/", {"quoted": "no"}).content.decode()
-    assert "q?" in quoted and "q?" not in own
+    answer.rejected = [{"text": "<u>made up</u>", "reason": "'up' is not in the post"}]
+    answer.save(update_fields=["rejected"])
+    kept_out = client.get("/admin/search/answer/", {"rejected": "yes"}).content.decode()
+    clean = client.get("/admin/search/answer/", {"rejected": "no"}).content.decode()
+    assert "q?" in kept_out and "q?" not in clean
     page = client.get(f"/admin/search/answer/{answer.pk}/change/").content.decode()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
-    assert "&lt;i&gt;invented&lt;/i&gt;" in page
+    assert "&lt;i&gt;invented&lt;/i&gt;" in page and "&lt;u&gt;made up&lt;/u&gt;" in page
     feedback = client.get("/admin/search/answerfeedback/", {"helpful__exact": "0"})
     assert feedback.status_code == 200 and "&lt;b&gt;bad&lt;/b&gt;" in feedback.content.decode()

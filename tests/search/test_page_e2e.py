@@ -1,6 +1,7 @@
 """The search page in a real browser (headless Chromium against a live server): the answer
-streams in above the results, its [n] are links to the retrieved posts, feedback is
-recorded, and post text carrying markup stays inert text."""
+streams in above the results, its [n] link to the sources listed under it (author, time,
+the supporting sentence highlighted), feedback is recorded, and post text carrying markup
+stays inert text."""
 
 from __future__ import annotations
 
@@ -45,6 +46,10 @@ def browser():
     driver.quit()
 
 
+def answer_quoted(answer) -> bool:
+    return all(s["origin"] == "post" for s in answer.sentences)
+
+
 def _wait(driver, condition, timeout=120):
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -54,9 +59,11 @@ def _wait(driver, condition, timeout=120):
 def test_the_answer_streams_in_with_linked_citations_and_feedback(
     live_server, browser, indexed_posts, settings
 ):
-    """Searching shows the answer growing (token events before the end), then [n] links to
-    retrieved posts' pages; the post with <script> in its text is shown as text and never
-    runs; a thumbs-up is saved on the answer."""
+    """Searching shows the answer growing (token events before the end), then each [n]
+    links to its source under the answer: the author (a link to the post's page), the
+    time, and the post with the sentence the answer rests on highlighted; a quoted answer
+    says so; the post with <script> in its text is shown as text and never runs; a
+    thumbs-up is saved on the answer."""
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.common.by import By
 
@@ -73,9 +80,22 @@ def test_the_answer_streams_in_with_linked_citations_and_feedback(
     answer = Answer.objects.get()
     assert answer.status == Answer.Status.DONE and answer.text
     links = text.find_elements(By.TAG_NAME, "a")
+    assert links and len(links) == answer.text.count("[")
     retrieved_urls = {f"{live_server.url}/posts/{pk}" for pk in answer.retrieved}
     for link in links:
-        assert link.text.startswith("[") and link.get_attribute("href") in retrieved_urls
+        n = link.text.strip("[]")
+        assert link.get_attribute("href").endswith(f"#answer-source-{n}")
+        source = browser.find_element(By.ID, f"answer-source-{n}")
+        author = source.find_element(By.CSS_SELECTOR, "a")
+        assert author.get_attribute("href") in retrieved_urls and author.text.startswith("@")
+        assert source.find_element(By.TAG_NAME, "time").get_attribute("datetime")
+        marks = [m.text for m in source.find_elements(By.TAG_NAME, "mark")]
+        cited = next(c for c in answer.citations if c["n"] == int(n))
+        assert marks and marks == cited["evidence"]
+    note = browser.find_element(By.CSS_SELECTOR, "#answer .answer-note")
+    assert note.is_displayed() == answer_quoted(answer)
+    if note.is_displayed():
+        assert "Quoted from the posts" in note.text
     shown = browser.find_element(By.TAG_NAME, "main").text
     assert "<script>alert(1)</script> bread crumbs" in shown
     with pytest.raises(NoAlertPresentException):

@@ -1,12 +1,14 @@
 """python manage.py ask "question" [--json]
 
 Answers a question from the posts, as the search page does: retrieves, streams the
-model's answer to the terminal as it is written, then lists the posts it cites. With
---json the last line is one JSON object:
+answer's checked sentences to the terminal as they are composed, then lists the posts it
+cites with the sentence of each that it rests on. With --json the last line is one JSON
+object:
 {"answer": str, "citations": [{"n": int, "post_id": str}], "retrieved": [str],
  "timings": {"retrieval_ms": float, "first_token_ms": float, "total_ms": float},
- "model": str}
-(post ids are the posts' external ids).
+ "model": str, "style": str, "quoted": bool, "cut_short": bool}
+(post ids are the posts' external ids; style: extractive, generative or mixed; quoted:
+only the posts' own words; cut_short: the deadline stopped the model).
 """
 
 from __future__ import annotations
@@ -41,13 +43,14 @@ class Command(BaseCommand):
         except QueryError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write("")
-        if result.model_text:
-            self.stdout.write("(That rested on no post; instead:)")
-            self.stdout.write(result.text)
+        if result.cut_short:
+            self.stdout.write("(The time limit stopped the model; completed from the posts.)")
+        elif result.quoted:
+            self.stdout.write("(Quoted from the posts.)")
         for n in result.citations:
             post = result.hits[n - 1].post
-            quote = post.text[:100]
-            self.stdout.write(f"[{n}] @{post.author.handle} ({post.external_id}): {quote}")
+            evidence = " … ".join(result.evidence(n))
+            self.stdout.write(f"[{n}] @{post.author.handle} ({post.external_id}): {evidence}")
         if options["json"]:
             timings = {
                 key: round(result.timings[key], 1)
@@ -64,6 +67,9 @@ class Command(BaseCommand):
                         "retrieved": [hit.post.external_id for hit in result.hits],
                         "timings": timings,
                         "model": result.model,
+                        "style": result.style,
+                        "quoted": result.quoted,
+                        "cut_short": result.cut_short,
                     },
                     ensure_ascii=False,
                 )

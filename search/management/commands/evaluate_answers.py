@@ -11,10 +11,14 @@ default: the collection's folder suffix, else en).
 
 Prints: the share of answers that contain a gold answer (case and accents folded), the
 citation precision (cited posts that are relevant), the share of answers with no valid
-citation (as written by the model, and after attribution), the share answered by the
-closest post's quote because the model's text rested on no post (and the gold-answer rate
-of the model's own text), and first-token and total latency (p50, p95). With --json the
-last line is one JSON object of those figures.
+citation (as the model wrote them, and as shown), the share made only of the posts' own
+sentences (and the gold-answer rate of everything the model wrote), the supported-sentence
+rate by a check independent of the chain's (the cited post holds at least 80% of the
+sentence's content words, or the sentence is a quote of it), the share of answers in the
+collection's language, the share holding a word of the prompt's worked examples that no
+read post has, the longest answer, the share cut short by the deadline, and first-token
+and total latency (p50, p95). With --json the last line is one JSON object of those
+figures.
 --details FILE writes one JSON line per question (the question, the answer, whether it
 holds a gold answer, the posts the model read and each sentence with its source) to read
 what the figures count.
@@ -23,6 +27,7 @@ what the figures count.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import tempfile
 import time
@@ -32,13 +37,14 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml.bm25 import fold
+from ml.bm25 import fold, tokenize
 from ml.evaluation import index_corpus
 from ml.hybrid import hybrid_search
 from ml.language import detect_language
 from search import indexes
 from search.answering import (
     ANSWER_SOURCES,
+    EXAMPLES,
     Source,
     answer_from_sources,
     chat_model,
@@ -50,6 +56,30 @@ from search.management.beir import collection_from
 
 def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else 0.0
+
+
+SUPPORTED_WORD_SHARE = 0.8  # the independent check: this share of a sentence's words
+_MARKERS = re.compile(r"\[\d+\]|[“”«»\"]|…")
+EXAMPLE_WORDS = {
+    w for pair in EXAMPLES.values() for text in pair for w in tokenize(_MARKERS.sub(" ", text))
+}
+
+
+def independently_supported(sentence: str, post: str) -> bool:
+    """The cited post holds SUPPORTED_WORD_SHARE of the sentence's content words, or the
+    sentence (markers, quotation marks and cut marks removed) is a quote of it. Written
+    apart from ml.support, so the figure does not grade the chain by its own rule."""
+    claim = " ".join(_MARKERS.sub(" ", sentence).split())
+    if claim and fold(claim) in " ".join(fold(post).split()):
+        return True
+    words = set(tokenize(claim))
+    return bool(words) and len(words & set(tokenize(post))) / len(words) >= SUPPORTED_WORD_SHARE
+
+
+def example_leaks(answer: str, read: list[str]) -> list[str]:
+    """Words of the prompt's worked examples in the answer that no read post has."""
+    found = set().union(*(set(tokenize(text)) for text in read)) if read else set()
+    return sorted((set(tokenize(_MARKERS.sub(" ", answer))) & EXAMPLE_WORDS) - found)
 
 
 class Command(BaseCommand):
@@ -102,7 +132,7 @@ class Command(BaseCommand):
             with options["details"].open("w", encoding="utf-8") as out:
                 for row in rows:
                     out.write(json.dumps(row["details"], ensure_ascii=False) + "\n")
-        self._report(rows, options["json"], folder.name)
+        self._report(rows, options["json"], folder.name, lang)
 
     @staticmethod
     def _gold(path: Path, lang: str) -> dict[str, list[str]]:
@@ -163,10 +193,22 @@ class Command(BaseCommand):
             return any(fold(answer) in fold(text) for answer in gold[query_id])
 
         contains_gold = holds_gold(result.text)
+        read = [s.text for s in result.sources]
+        supported = [
+            independently_supported(s.text, read[s.sources[0] - 1]) for s in result.sentences
+        ]
+        leaks = example_leaks(result.text, read)
+        answer_language = detect_language(_MARKERS.sub(" ", result.text))
         return {
             "gold": contains_gold,
-            "model_gold": holds_gold(result.model_text or result.text),
-            "quoted": bool(result.model_text),
+            "model_gold": holds_gold(result.model_text),
+            "quoted": result.quoted,
+            "sentences": len(supported),
+            "supported": sum(supported),
+            "language": answer_language,
+            "leaks": leaks,
+            "chars": len(result.text),
+            "cut_short": result.cut_short,
             "cited": cited,
             "cited_relevant": sum(doc in graded for doc in cited),
             "written": bool(result.written_citations),
@@ -181,20 +223,31 @@ class Command(BaseCommand):
                 "question": question,
                 "answer": result.text,
                 "model_text": result.model_text,
+                "style": result.style,
+                "language": answer_language,
+                "example_leaks": leaks,
                 "gold": gold[query_id],
                 "contains_gold": contains_gold,
                 "read": [
                     {"id": s.id, "relevant": s.id in graded, "text": s.text} for s in result.sources
                 ],
                 "sentences": [
-                    {"text": s.text, "cited": s.cited, "attributed": s.attributed}
-                    for s in result.sentences
+                    {
+                        "text": s.text,
+                        "sources": s.sources,
+                        "written": s.written,
+                        "origin": s.origin,
+                        "independently_supported": ok,
+                    }
+                    for s, ok in zip(result.sentences, supported, strict=True)
                 ],
+                "rejected": [{"text": s.claim, "reason": s.reason} for s in result.rejected],
             },
         }
 
-    def _report(self, rows: list[dict], as_json: bool, name: str) -> None:
+    def _report(self, rows: list[dict], as_json: bool, name: str, lang: str) -> None:
         n = len(rows)
+        sentences = sum(r["sentences"] for r in rows)
         cited = sum(len(r["cited"]) for r in rows)
         tokens = sum(r["tokens"] for r in rows)
         seconds = sum(r["generation_s"] for r in rows)
@@ -209,8 +262,16 @@ class Command(BaseCommand):
             else 0.0,
             "no_valid_citation_written": sum(not r["written"] for r in rows) / n,
             "no_valid_citation": sum(not r["any_citation"] for r in rows) / n,
-            "quoted_instead": sum(r["quoted"] for r in rows) / n,
+            "valid_citation": sum(r["any_citation"] for r in rows) / n,
+            "supported_sentence_rate": (sum(r["supported"] for r in rows) / sentences)
+            if sentences
+            else 0.0,
+            "language_match": sum(r["language"] == lang for r in rows) / n,
+            "example_leaks": sum(bool(r["leaks"]) for r in rows),
+            "quoted_only": sum(r["quoted"] for r in rows) / n,
             "gold_answer_rate_model_text": sum(r["model_gold"] for r in rows) / n,
+            "cut_short": sum(r["cut_short"] for r in rows) / n,
+            "answer_chars_max": max(r["chars"] for r in rows),
             "retrieved_a_relevant_post": sum(r["retrieved_relevant"] for r in rows) / n,
             "first_token_after_retrieval_ms_p50": statistics.median(first),
             "first_token_after_retrieval_ms_p95": _percentile(first, 95),
