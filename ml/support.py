@@ -8,8 +8,8 @@
     [(s.text, s.reason) for s in checked if not s.supported]   # what the log keeps
 
 A sentence makes a claim when it has two content words (ml.bm25.tokenize: folded, no
-stopwords, markers and answer filler removed) or one number or name; "[1] [2] [3]" and
-"Yes [1]." make none and never pass. A post supports a claim when it holds every content
+stopwords, markers and answer filler removed); "[1] [2] [3]", "Yes [1]." and "The answer
+is 2." make none and never pass. A post supports a claim when it holds every content
 word of it (a plural's trailing "s" aside), numbers and names included. One word may be
 missing from a long sentence (eight or more content words) only when it is neither a
 number nor a name and the sentence is close in meaning to one of the post's sentences
@@ -97,8 +97,9 @@ def key_words(text: str) -> list[str]:
 
 
 def makes_claim(text: str) -> bool:
-    """Two content words, or one number or name: more than markers and filler."""
-    return len(content_words(text)) >= 2 or bool(key_words(text))
+    """Two content words or more: more than markers, filler or a lone number ("The answer
+    is 2." passed on a post that holds a 2)."""
+    return len(content_words(text)) >= 2
 
 
 def support(

@@ -425,12 +425,19 @@ class _Composer:
         return any(s.origin == "model" for s in self.sentences)
 
     def add(self, sentence: CheckedSentence) -> Iterator[AnswerEvent]:
+        """A supported sentence: shown when it adds to the answer and fits; kept with its
+        reason otherwise."""
+        have = {word_key(w) for w in content_words(self.text)}
+        words = [word_key(w) for w in content_words(sentence.claim)]
         shown = sentence.claim
         if sentence.origin == "post":
             shown = f"{self.opening}{shown}{self.closing}"
         piece = ("" if not self.text else " ") + f"{shown} [{sentence.sources[0]}]"
-        if self.length + len(piece) > ANSWER_MAX_CHARS:
+        if words and sum(w in have for w in words) / len(words) >= REPEATS_SHARE:
+            sentence.reason = "repeats what the answer already says"
+        elif self.length + len(piece) > ANSWER_MAX_CHARS:
             sentence.reason = f"does not fit in the answer's {ANSWER_MAX_CHARS} characters"
+        if sentence.reason:
             self.rejected.append(sentence)
             return
         sentence.text = piece.strip()
@@ -440,18 +447,14 @@ class _Composer:
         yield AnswerEvent("token", text=piece)
 
     def offer(self, part: str, texts: list[str], encode) -> Iterator[AnswerEvent]:
-        """A sentence the model wrote: shown when a read post supports it and it adds to
-        the answer; kept with its reason otherwise."""
+        """Sentences the model wrote: each added when a read post supports it and it is a
+        whole sentence; kept with its reason otherwise."""
         if not part.strip():
             return
         for sentence in check_sentences(part, sources=texts, encode=encode):
-            if not sentence.supported:
-                self.rejected.append(sentence)
-                continue
-            have = {word_key(w) for w in content_words(self.text)}
-            words = [word_key(w) for w in content_words(sentence.claim)]
-            if words and sum(w in have for w in words) / len(words) >= REPEATS_SHARE:
-                sentence.reason = "repeats what the answer already says"
+            if sentence.supported and sentence.claim[:1].islower():
+                sentence.reason = "a fragment, not a whole sentence"  # split at a line break
+            if sentence.reason:
                 self.rejected.append(sentence)
                 continue
             yield from self.add(sentence)

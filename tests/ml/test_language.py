@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ml.language import detect_language, detect_languages
+from ml.language import detect_language, detect_language_among, detect_languages
 
 
 @pytest.mark.parametrize(
@@ -39,3 +39,14 @@ def test_detect_languages_uses_empty_string_for_unknown():
     """detect_languages maps each text, with "" (BM25Index's unknown) where None."""
     texts = ["Lluvias torrenciales inundan las calles de Valencia", "ok", "The bread is warm"]
     assert detect_languages(texts) == ["es", "", "en"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("vacuna covid", "es"), ("lluvia Valencia", "es"), ("bread recipe", None), ("ok", None)],
+)
+def test_a_short_query_is_placed_among_the_given_languages(text, expected):
+    """Too short for detect_language, a query is told between English and Spanish when
+    the guess is sure (0.8); otherwise, and with too few letters, None."""
+    assert detect_language(text) is None
+    assert detect_language_among(text, ("en", "es")) == expected

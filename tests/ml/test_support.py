@@ -22,12 +22,12 @@ FLU_ES = (
 
 @pytest.mark.parametrize(
     "text",
-    ["[1] [2] [3]", "Yes [1].", "The answer is [2].", "   [", "Sí [1]."],
+    ["[1] [2] [3]", "Yes [1].", "The answer is [2].", "   [", "Sí [1].", "The answer is 2. [2]"],
 )
 def test_markers_and_filler_make_no_claim_and_never_pass(text):
     """A sentence of markers, a yes or filler claims nothing, so no post supports it."""
     assert not makes_claim(text)
-    verdict = support(text, "Yes, the answer is in post one and two.")
+    verdict = support(text, "Yes, the answer is in post 1 and 2.")
     assert not verdict.supported and verdict.reason.startswith("no claim")
 
 

@@ -170,12 +170,16 @@ def test_evaluate_answers_answers_every_question_and_prints_one_json_line(index_
     assert figures["questions"] == 2 and figures["retrieved_a_relevant_post"] == 1.0
     assert 0 <= figures["no_valid_citation"] <= figures["no_valid_citation_written"] <= 1
     assert figures["gold_answer_rate"] > 0 and figures["first_token_after_retrieval_ms_p50"] > 0
+    assert figures["supported_sentence_rate"] == 1.0 and figures["valid_citation"] == 1.0
+    assert figures["example_leaks"] == 0 and figures["answer_chars_max"] <= 300
     rows = [json.loads(line) for line in details.read_text(encoding="utf-8").splitlines()]
     assert [row["id"] for row in rows] == ["q1", "q2"]
     assert sum(row["contains_gold"] for row in rows) / 2 == figures["gold_answer_rate"]
     for row in rows:
         assert row["read"] and row["answer"].startswith(row["sentences"][0]["text"][:10])
-        numbers = {n for s in row["sentences"] for n in [*s["cited"], s["attributed"]] if n}
-        assert numbers <= set(range(1, len(row["read"]) + 1))
+        numbers = {n for s in row["sentences"] for n in s["sources"]}
+        assert numbers and numbers <= set(range(1, len(row["read"]) + 1))
+        assert all(s["independently_supported"] for s in row["sentences"])
+        assert row["language"] == "en" and row["example_leaks"] == []
     with pytest.raises(CommandError, match="no gold answers for this collection"):
         run("evaluate_answers", str(folder), "--answers", str(answers), "--lang", "fr")
