@@ -92,7 +92,8 @@ def best_sentences(
         if len(picks) == count or (picks and scores[i] < min_share * picks[0].score):
             break
         n, sentence = candidates[i]
-        text = fit(inert(sentence), wanted, left - overhead)
+        # Only the first may be cut to its start: a later one adds its question's words.
+        text = fit(inert(sentence), wanted, left - overhead, start=not picks)
         if text is None:
             continue
         picks.append(Pick(n=n, text=text, score=float(scores[i]), sentence=sentence))
@@ -114,20 +115,21 @@ def _scores(question: str, candidates, encode) -> list[float]:
     return [lexical[i] + float(cosines[i]) + RANK_PRIOR / candidates[i][0] for i in range(m)]
 
 
-def fit(sentence: str, wanted: set[str], room: int) -> str | None:
+def fit(sentence: str, wanted: set[str], room: int, *, start: bool = True) -> str | None:
     """The sentence if it fits in `room` characters, else its run of clauses holding the
-    most `wanted` words that fits (with "…" where cut; MIN_PIECE_CHARS at least), else its
-    start cut at a word; None when the room is smaller than MIN_PIECE_CHARS."""
+    most `wanted` words that fits (with "…" where cut; MIN_PIECE_CHARS at least), else
+    (with `start`) its start cut at a word; None when the room is smaller than
+    MIN_PIECE_CHARS or nothing else fits."""
     if len(sentence) <= room:
         return sentence
     if room < MIN_PIECE_CHARS:
         return None
     clauses = [c for c in _CLAUSE.split(sentence) if c.strip()]
     best, best_hits = None, 0
-    for start in range(len(clauses)):
-        for end in range(start + 1, len(clauses) + 1):
-            text = " ".join(clauses[start:end]).strip().rstrip(",;:")
-            text = ("… " if start else "") + text + (" …" if end < len(clauses) else "")
+    for first in range(len(clauses)):
+        for end in range(first + 1, len(clauses) + 1):
+            text = " ".join(clauses[first:end]).strip().rstrip(",;:")
+            text = ("… " if first else "") + text + (" …" if end < len(clauses) else "")
             if len(text) > room:
                 break
             if len(text) < MIN_PIECE_CHARS:
@@ -135,6 +137,6 @@ def fit(sentence: str, wanted: set[str], room: int) -> str | None:
             hits = len(wanted & {word_key(w) for w in content_words(text)})
             if hits > best_hits or (hits == best_hits and best and len(text) > len(best)):
                 best, best_hits = text, hits
-    if best is None:  # no clause with a question word fits: the start, whole words
+    if best is None and start:  # no clause with a question word fits: the start, whole words
         best = sentence[: room - 2].rsplit(" ", 1)[0].rstrip(",;:") + " …"
     return best

@@ -116,3 +116,4 @@ def test_a_long_sentence_is_cut_to_its_clauses_with_the_question_words():
     assert fit(FLU_ES, {"vacuna"}, 30) is None
     start = fit(FLU_ES, {"nada"}, 60)
     assert start.endswith(" …") and FLU_ES.startswith(start[:-2]) and FLU_ES[len(start) - 2] == " "
+    assert fit(FLU_ES, {"nada"}, 60, start=False) is None  # a later pick is never a bare start
