@@ -77,7 +77,9 @@
       who.textContent = "@" + post.author;
       const when = document.createElement("time");
       when.dateTime = post.created_at;
-      when.textContent = new Date(post.created_at).toLocaleString();
+      when.textContent = new Date(post.created_at).toLocaleString(undefined, {
+        day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
+      });
       const quote = document.createElement("blockquote");
       highlight(quote, post.text, cited.evidence || []);
       item.append(who, document.createTextNode(" · "), when, quote);

@@ -68,6 +68,9 @@ def test_production_with_both_starts(tmp_path):
         ({"CELERY_TASK_TIME_LIMIT": "7200", "CELERY_VISIBILITY_TIMEOUT": "3600"}, "must exceed"),
         ({"PLAZA_POST_MAX_CHARS": "lots"}, "PLAZA_POST_MAX_CHARS='lots'"),
         ({"PLAZA_DEVICE": "tpu"}, "PLAZA_DEVICE"),
+        ({"PLAZA_ANSWER_STYLE": "poetic"}, "PLAZA_ANSWER_STYLE='poetic': expected auto"),
+        ({"PLAZA_ANSWER_DEADLINE_S": "0"}, "PLAZA_ANSWER_DEADLINE_S=0: must be at least 1"),
+        ({"PLAZA_GENERATION_THREADS": "-1"}, "PLAZA_GENERATION_THREADS=-1"),
     ],
 )
 def test_bad_values_are_named(tmp_path, env, message):
