@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from io import StringIO
 from pathlib import Path
 
@@ -134,10 +135,8 @@ def main() -> None:
             row["p95_ratio"] = busy["p95_ms"] / quiet["p95_ms"]
             row["p50_ratio"] = busy["p50_ms"] / quiet["p50_ms"]
             if resolved == "generative":
-                from ml.generation import GeneratorConfig
-
                 every = chat_model()
-                every.generator = GeneratorConfig(**(vars(every.generator) | {"threads": usable}))
+                every.generator = replace(every.generator, threads=usable)
                 with one_core_busy():
                     row["busy_all_threads"] = run(style, args.rounds, chat=every)
                 row["all_threads_p95_ratio"] = row["busy_all_threads"]["p95_ms"] / quiet["p95_ms"]
