@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
@@ -167,11 +167,15 @@ def answer_run(*, answer_id: UUID) -> Answer:
     return answer
 
 
-def _overdue() -> Q:
-    """Running past the answer deadline plus OVERDUE_GRACE: the chain stops itself at its
-    deadline, so such an answer's worker died or hangs."""
+def _overdue_since() -> datetime:
+    """Running since before this, an answer is past its deadline plus OVERDUE_GRACE: the
+    chain stops itself at its deadline, so its worker died or hangs."""
     deadline = timedelta(seconds=settings.PLAZA_ANSWER_DEADLINE_S) + OVERDUE_GRACE
-    return Q(status=Answer.Status.RUNNING, started_at__lt=timezone.now() - deadline)
+    return timezone.now() - deadline
+
+
+def _overdue() -> Q:
+    return Q(status=Answer.Status.RUNNING, started_at__lt=_overdue_since())
 
 
 def _fail(answers) -> int:
@@ -196,9 +200,14 @@ def answers_fail_stale() -> int:
 
 def answer_fail_if_overdue(*, answer_id: UUID) -> Answer | None:
     """The answer as it stands, failed first if it runs past its deadline (readers call
-    this as they poll, so none waits on a dead worker for the beat sweep)."""
-    _fail(Answer.objects.filter(_overdue(), pk=answer_id))
-    return Answer.objects.filter(pk=answer_id).first()
+    this as they poll, so none waits on a dead worker for the beat sweep). Writes only
+    then: a poll is a read, never a lock on SQLite."""
+    answer = Answer.objects.filter(pk=answer_id).first()
+    overdue = answer is not None and answer.status == Answer.Status.RUNNING
+    if overdue and answer.started_at and answer.started_at < _overdue_since():
+        _fail(Answer.objects.filter(_overdue(), pk=answer_id))
+        answer.refresh_from_db()
+    return answer
 
 
 @transaction.atomic
