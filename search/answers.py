@@ -6,7 +6,8 @@
 `answer_run` writes the text to the row at most every SAVE_EVERY_S while tokens arrive,
 so a page following the answer (server-sent events) sees it grow. A run that raises
 marks the answer failed with the error; a worker killed outright leaves it running, and
-`answers_fail_stale` (beat) fails every answer not updated for STALE_AFTER.
+it is failed once past its deadline plus OVERDUE_GRACE, by its next reader
+(`answer_fail_if_overdue`) or by `answers_fail_stale` (beat).
 """
 
 from __future__ import annotations

@@ -174,7 +174,8 @@ class AnswerView(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="An answer, so far or final")
     def get(self, request: Request, answer_id) -> Response:
-        return Response(answer_data(answer_for(request, answer_id), request))
+        answer = answer_fail_if_overdue(answer_id=answer_for(request, answer_id).pk)
+        return Response(answer_data(answer, request))
 
 
 def _events(answer_id, offset: int) -> Iterator[str]:

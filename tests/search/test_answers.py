@@ -122,7 +122,8 @@ def test_an_unsupported_model_sentence_is_kept_out_and_logged(indexed_posts, ask
 
 def test_an_answer_running_past_its_deadline_is_failed_when_read(indexed_posts, asker, settings):
     """A running answer whose worker died is failed once past its deadline plus a grace,
-    by the reader's next poll, without waiting for the beat sweep."""
+    by the reader's next poll (the event stream or the answer), without waiting for the
+    beat sweep."""
     settings.PLAZA_ANSWER_DEADLINE_S = 1
     created = ask(asker)
     Answer.objects.filter(pk=created["id"]).update(status="running", started_at=timezone.now())
@@ -130,6 +131,10 @@ def test_an_answer_running_past_its_deadline_is_failed_when_read(indexed_posts, 
     overdue = timezone.now() - timedelta(seconds=2) - answer_services.OVERDUE_GRACE
     Answer.objects.filter(pk=created["id"]).update(started_at=overdue)
     events = events_of(asker.get(created["events_url"], HTTP_ACCEPT="text/event-stream"))
+    assert asker.get(f"/api/answers/{created['id']}").json()["status"] == "failed"
+    other = ask(asker)  # and a poll of the answer itself does the same
+    Answer.objects.filter(pk=other["id"]).update(status="running", started_at=overdue)
+    assert asker.get(f"/api/answers/{other['id']}").json()["status"] == "failed"
     assert events[-1][0] == "failed" and "worker stopped" in events[-1][1]["error"]
 
 
