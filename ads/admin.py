@@ -13,15 +13,24 @@ from ads.models import (
     CreativeEvent,
     CreativePerformance,
     DraftJob,
+    Membership,
     TrainingRun,
 )
+
+
+class MembershipInline(admin.TabularInline):
+    """Staff add an existing account to an advertiser here, as a member or its admin."""
+
+    model = Membership
+    autocomplete_fields = ["user"]
+    extra = 1
 
 
 @admin.register(Advertiser)
 class AdvertiserAdmin(admin.ModelAdmin):
     list_display = ["name", "industry", "created_at"]
     search_fields = ["name", "industry"]
-    filter_horizontal = ["members"]
+    inlines = [MembershipInline]
 
 
 @admin.register(Campaign)

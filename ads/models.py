@@ -29,7 +29,7 @@ class Advertiser(models.Model):
         max_length=100, blank=True, help_text="Picks the industry adapter, e.g. 'internet'."
     )
     members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="advertisers"
+        settings.AUTH_USER_MODEL, blank=True, related_name="advertisers", through="Membership"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -38,6 +38,30 @@ class Advertiser(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Membership(models.Model):
+    """A user's place in an advertiser: a member drafts and reviews its ads; an admin also
+    invites new members (ads.members)."""
+
+    class Role(models.TextChoices):
+        MEMBER = "member"
+        ADMIN = "admin"
+
+    advertiser = models.ForeignKey(Advertiser, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="advertiser_memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+
+    class Meta:
+        # The table Django made for the plain many-to-many field this model replaced.
+        db_table = "ads_advertiser_members"
+        unique_together = [("advertiser", "user")]
+        ordering = ["advertiser", "user"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.advertiser} ({self.role})"
 
 
 class Campaign(models.Model):

@@ -6,8 +6,17 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.urls import reverse
 
-from ads.models import Adapter, AdCreative, Advertiser, Campaign, DraftJob, TrainingRun
+from ads.models import (
+    Adapter,
+    AdCreative,
+    Advertiser,
+    Campaign,
+    DraftJob,
+    Membership,
+    TrainingRun,
+)
 
 
 def _member_filter(user, field: str = "advertiser") -> Q:
@@ -51,6 +60,33 @@ def advertisers_of(*, user) -> QuerySet[Advertiser]:
     if user.is_staff:
         return Advertiser.objects.all()
     return Advertiser.objects.filter(members=user)
+
+
+def advertisers_administered(*, user) -> QuerySet[Advertiser]:
+    """The advertisers the user may invite members into: those where the user is an
+    admin; staff, all of them."""
+    if user.is_staff:
+        return Advertiser.objects.all()
+    return Advertiser.objects.filter(
+        memberships__user=user, memberships__role=Membership.Role.ADMIN
+    ).distinct()
+
+
+def can_invite(*, user, advertiser: Advertiser) -> bool:
+    return advertisers_administered(user=user).filter(pk=advertiser.pk).exists()
+
+
+def memberships_of(*, advertisers: QuerySet[Advertiser]) -> QuerySet[Membership]:
+    return Membership.objects.filter(advertiser__in=advertisers).select_related(
+        "advertiser", "user"
+    )
+
+
+def studio_landing_for(*, user) -> str | None:
+    """accounts.landing: a member of an advertiser (staff or not) lands on the studio."""
+    if Membership.objects.filter(user=user).exists():
+        return reverse("ads:studio")
+    return None
 
 
 def campaigns_visible(*, user) -> QuerySet[Campaign]:
