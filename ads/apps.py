@@ -7,7 +7,11 @@ class AdsConfig(AppConfig):
     verbose_name = "Ads"
 
     def ready(self) -> None:
+        from accounts.landing import landing_register
+        from ads.selectors import studio_landing_for
+
         checks.register(check_ad_limits)
+        landing_register(studio_landing_for)  # a member signs in to the studio
 
 
 def check_ad_limits(app_configs=None, **kwargs) -> list[checks.CheckMessage]:

@@ -5,9 +5,10 @@ from pathlib import Path
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth.validators import UnicodeUsernameValidator
 
 from ads import selectors
-from ads.models import Advertiser, Campaign
+from ads.models import Advertiser, Campaign, Membership
 
 MAX_DATASET_BYTES = 20 * 1024 * 1024
 
@@ -136,3 +137,20 @@ class PerformanceForm(forms.Form):
             raise forms.ValidationError(
                 f"{upload.name}: not UTF-8 text; save it as UTF-8 CSV"
             ) from None
+
+
+class MemberInviteForm(forms.Form):
+    """Invite a member into one of the advertisers the user administers."""
+
+    advertiser = forms.ModelChoiceField(queryset=Advertiser.objects.none(), empty_label=None)
+    username = forms.CharField(
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        help_text="The name they sign in with: letters, digits and @ . + - _ only.",
+    )
+    email = forms.EmailField(required=False)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["advertiser"].queryset = selectors.advertisers_administered(user=user)

@@ -14,6 +14,7 @@ urlpatterns = [
     ),
     path("ads/training/<int:run_id>/cancel", views.training_run_cancel, name="training-run-cancel"),
     path("ads/studio", views.studio, name="studio"),
+    path("ads/members/invite", views.member_invite, name="member-invite"),
     path("ads/campaigns/<int:campaign_id>", views.campaign, name="campaign"),
     path("ads/campaigns/<int:campaign_id>/export.csv", views.campaign_export, name="export"),
     path(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -8,11 +9,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from ads import checks, drafting, review, selectors, services
+from ads import checks, drafting, members, review, selectors, services
 from ads.forms import (
     CampaignForm,
     CreativeEditForm,
     DraftForm,
+    MemberInviteForm,
     PerformanceForm,
     TrainingRunForm,
 )
@@ -110,9 +112,28 @@ def _creative_rows(creatives) -> list[dict]:
     ]
 
 
+def _studio_page(
+    request: HttpRequest, *, form: CampaignForm | None, invite_form: MemberInviteForm | None
+) -> HttpResponse:
+    administered = selectors.advertisers_administered(user=request.user)
+    if invite_form is None and administered.exists():
+        invite_form = MemberInviteForm(user=request.user)
+    context = {
+        "campaigns": selectors.campaigns_visible(user=request.user)[:200],
+        "form": form,
+        "invite_form": invite_form,
+        "memberships": selectors.memberships_of(advertisers=administered)[:200]
+        if invite_form is not None
+        else [],
+    }
+    failed = any(f is not None and f.errors for f in (form, invite_form))
+    return render(request, "ads/studio.html", context, status=400 if failed else 200)
+
+
 @login_required
 def studio(request: HttpRequest) -> HttpResponse:
-    """The user's campaigns and a form for a new one."""
+    """The user's campaigns and a form for a new one; for an advertiser's admin, its
+    members and a form to invite one."""
     advertisers = selectors.advertisers_of(user=request.user)
     form = CampaignForm(user=request.user) if advertisers.exists() else None
     if request.method == "POST":
@@ -124,12 +145,47 @@ def studio(request: HttpRequest) -> HttpResponse:
             campaign.created_by = request.user
             campaign.save()
             return redirect("ads:campaign", campaign.pk)
-    context = {
-        "campaigns": selectors.campaigns_visible(user=request.user)[:200],
-        "form": form,
-    }
-    status = 400 if form is not None and form.errors else 200
-    return render(request, "ads/studio.html", context, status=status)
+    return _studio_page(request, form=form, invite_form=None)
+
+
+@login_required
+@require_POST
+def member_invite(request: HttpRequest) -> HttpResponse:
+    """An advertiser's admin invites a member: the page with the invitation link to send
+    them, or the studio with the form's errors."""
+    if not selectors.advertisers_administered(user=request.user).exists():
+        raise PermissionDenied("Inviting members needs an advertiser's admin role.")
+    invite_form = MemberInviteForm(request.POST, user=request.user)
+    if invite_form.is_valid():
+        data = invite_form.cleaned_data
+        try:
+            invitation = members.member_invite(
+                advertiser=data["advertiser"],
+                inviter=request.user,
+                username=data["username"],
+                email=data["email"],
+                role=data["role"],
+            )
+        except members.MemberError as exc:
+            field, _, message = str(exc).partition(": ")
+            invite_form.add_error(field if field in invite_form.fields else None, message)
+        else:
+            link = request.build_absolute_uri(
+                reverse("accounts:invitation", args=[invitation.token])
+            )
+            context = {
+                "invitation": invitation,
+                "advertiser": data["advertiser"],
+                "link": link,
+                "days": settings.PLAZA_INVITATION_DAYS,
+            }
+            return render(request, "ads/invitation_sent.html", context)
+    campaign_form = (
+        CampaignForm(user=request.user)
+        if selectors.advertisers_of(user=request.user).exists()
+        else None
+    )
+    return _studio_page(request, form=campaign_form, invite_form=invite_form)
 
 
 @login_required

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -103,7 +104,9 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "ops",
+    "accounts",
     "posts",
     "search",
     "ads",
@@ -117,6 +120,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out sign-in into the lockout page (accounts.views.lockout).
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
@@ -137,6 +142,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.sign_in",
             ],
         },
     },
@@ -183,7 +189,29 @@ STORAGES = {
     },
 }
 
-LOGIN_URL = "admin:login"
+# --- accounts ---------------------------------------------------------------------------
+# Everyone signs in at /accounts/login/; staff also have the admin's own login. After
+# signing in a member of an advertiser lands on the studio (accounts.landing), others here.
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "search:search"
+LOGOUT_REDIRECT_URL = "accounts:login"
+# Days an invitation link (an advertiser admin's, ads.members) stays valid.
+PLAZA_INVITATION_DAYS = env_int("PLAZA_INVITATION_DAYS", 7, minimum=1)
+
+# Repeated failed sign-ins (this site's form and the admin's) lock that username from
+# that address out for a cool-off (django-axes); a success clears the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("PLAZA_SIGN_IN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("PLAZA_SIGN_IN_COOLOFF_MINUTES", 15, minimum=1))
+# The address is REMOTE_ADDR: behind a proxy that is the proxy's, and the count is then
+# the username's from anywhere (a forwarded header could be forged by the client).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.views.lockout"
+AXES_HTTP_RESPONSE_CODE = 429
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)

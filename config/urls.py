@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("posts.urls")),
     path("", include("search.urls")),
     path("", include("ads.urls")),
+    path("", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("posts.api_urls")),
     path("api/", include("search.api_urls")),

@@ -41,7 +41,9 @@ def test_signed_out_visitors_are_sent_to_sign_in(acme_run):
         f"/ads/training/{acme_run.pk}/progress",
     ):
         response = Client().get(url)
-        assert response.status_code == 302 and "/admin/login" in response["Location"]
+        assert response.status_code == 302 and response["Location"].startswith(
+            "/accounts/login/?next="
+        )
 
 
 def test_a_member_follows_their_run_and_another_advertiser_gets_404(advertisers, acme_run):
