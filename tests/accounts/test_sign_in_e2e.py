@@ -1,0 +1,91 @@
+"""Signing in in a real browser (headless Chromium against a live server): the seeded
+non-staff member `demo` is refused with a wrong password and shown why, signs in through
+the form with the password seed_demo wrote and lands on the studio with the three seeded
+campaigns; signed out, repeated wrong passwords are throttled with a page that says when
+to try again."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import pytest
+from django.core.management import call_command
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not (CHROMIUM and CHROMEDRIVER),
+        reason="needs Chromium and ChromeDriver: apt-get install chromium chromium-driver",
+    ),
+]
+
+
+@pytest.fixture
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
+    driver.implicitly_wait(5)
+    yield driver
+    driver.quit()
+
+
+def _sign_in(browser, username: str, password: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.NAME, "username").clear()
+    browser.find_element(By.NAME, "username").send_keys(username)
+    browser.find_element(By.NAME, "password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+
+
+def test_the_seeded_member_signs_in_to_the_studio(live_server, browser, tmp_path, settings):
+    """From the front page's "Sign in": a wrong password shows the form's error; the
+    written password lands on the studio listing the three campaigns (a seeded creative
+    one click on); after signing out, AXES_FAILURE_LIMIT wrong passwords give the lockout
+    page, and then the right password is refused too."""
+    from selenium.webdriver.common.by import By
+
+    settings.AXES_FAILURE_LIMIT = 3
+    password_file = tmp_path / "demo-password.txt"
+    call_command("seed_demo", "--password-file", str(password_file), stdout=io.StringIO())
+    password = password_file.read_text().strip()
+
+    browser.get(f"{live_server.url}/")
+    browser.find_element(By.LINK_TEXT, "Sign in").click()
+    assert browser.current_url == f"{live_server.url}/accounts/login/"
+
+    _sign_in(browser, "demo", "not-the-password")
+    error = browser.find_element(By.CSS_SELECTOR, "main .errors")
+    assert "Please enter a correct username and password" in error.text
+    assert browser.current_url == f"{live_server.url}/accounts/login/"
+
+    _sign_in(browser, "demo", password)
+    assert browser.current_url == f"{live_server.url}/ads/studio"
+    main = browser.find_element(By.TAG_NAME, "main").text
+    for name in ("Teamboard launch", "Café de la semana", "Physio at home"):
+        assert name in main
+    assert "You are not a member" not in main
+    assert "@demo" in browser.find_element(By.CSS_SELECTOR, "header.top").text
+    assert "Admin" not in browser.find_element(By.CSS_SELECTOR, "header.top nav").text
+
+    browser.find_element(By.LINK_TEXT, "Teamboard launch").click()
+    assert "Plan Together Without the Chaos" in browser.find_element(By.TAG_NAME, "main").text
+
+    browser.find_element(By.CSS_SELECTOR, "form.sign-out button").click()
+    assert "You are signed out" in browser.find_element(By.TAG_NAME, "main").text
+
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _sign_in(browser, "demo", "still-not-the-password")
+    page = browser.find_element(By.TAG_NAME, "main").text
+    assert "Too many failed sign-ins" in page and "Try again in 15 minutes" in page
+    browser.get(f"{live_server.url}/accounts/login/")
+    _sign_in(browser, "demo", password)
+    assert "Too many failed sign-ins" in browser.find_element(By.TAG_NAME, "main").text
