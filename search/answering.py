@@ -31,6 +31,7 @@ answer says so without calling the model.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -324,6 +325,9 @@ def answer_from_sources(
         return
     sources = within_budget(question, sources, encode)
     texts = [source.text for source in sources]
+    if question_language(question) is None:  # "vacuna": the language of the posts read
+        langs = [source.lang for source in sources if source.lang in EXAMPLES]
+        language = Counter(langs).most_common(1)[0][0] if langs else language  # ties: rank
     # Cosines only where the encoder knows the language (see encoder_native).
     native_encode = encode if encoder_native(question, encoder_languages) else None
     style = resolve_style(style or settings.PLAZA_ANSWER_STYLE, chat)

@@ -166,3 +166,10 @@ def test_the_deadline_stops_the_model_and_the_posts_complete_the_answer(indexed_
     assert result.completion_tokens <= 3
     again = list(answer_stream(question="which city had floods?", chat=chat))[-1].result
     assert not again.cut_short and again.citations
+
+
+def test_a_one_word_query_is_quoted_in_the_language_of_the_posts_read(indexed_posts):
+    """ "gripe" is too short to tell English from Spanish: the answer takes the language
+    of the posts it quotes (Spanish quotation marks), as "nothing found" would not."""
+    result = list(answer_stream(question="gripe", style="extractive"))[-1].result
+    assert result.text.startswith("«") and "farmacias de Madrid" in result.text
