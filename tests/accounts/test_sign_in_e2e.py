@@ -7,34 +7,17 @@ to try again."""
 from __future__ import annotations
 
 import io
-import shutil
 
 import pytest
 from django.core.management import call_command
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="needs Chromium and ChromeDriver: apt-get install chromium chromium-driver",
-    ),
-]
+pytestmark = pytest.mark.e2e  # the browser fixture (tests/conftest.py) skips without Chromium
 
 
 @pytest.fixture
-def browser():
-    webdriver = pytest.importorskip("selenium.webdriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
-    driver.implicitly_wait(5)
-    yield driver
-    driver.quit()
+def browser(browser):
+    browser.implicitly_wait(5)
+    return browser
 
 
 def _sign_in(browser, username: str, password: str) -> None:

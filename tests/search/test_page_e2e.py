@@ -5,20 +5,9 @@ stays inert text."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="needs Chromium and ChromeDriver: apt-get install chromium chromium-driver",
-    ),
-]
+pytestmark = pytest.mark.e2e  # the browser fixture (tests/conftest.py) skips without Chromium
 
 # Records every state and text of the answer as the page changes it, from the first paint.
 WATCH_ANSWER = """
@@ -34,16 +23,9 @@ document.addEventListener("DOMContentLoaded", function () {
 
 
 @pytest.fixture
-def browser():
-    webdriver = pytest.importorskip("selenium.webdriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
-    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": WATCH_ANSWER})
-    yield driver
-    driver.quit()
+def browser(browser):
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": WATCH_ANSWER})
+    return browser
 
 
 def answer_quoted(answer) -> bool:
