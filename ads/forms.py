@@ -73,20 +73,7 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = [
-            "advertiser",
-            "name",
-            "product",
-            "description",
-            "audience",
-            "tone",
-            "language",
-            "objective",
-            "keywords",
-            "landing_url",
-            "banned_terms",
-            "category",
-        ]
+        fields = ["advertiser", "name", *Campaign.BRIEF_FIELDS]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, user, **kwargs):

@@ -67,6 +67,12 @@ class Membership(models.Model):
 class Campaign(models.Model):
     """A brief: what is advertised, to whom, how, and what must never be said."""
 
+    # The fields a brief is written in (the studio's form, the demo seed).
+    BRIEF_FIELDS = (
+        "product", "description", "audience", "tone", "language", "objective", "keywords",
+        "landing_url", "banned_terms", "category",
+    )  # fmt: skip
+
     advertiser = models.ForeignKey(Advertiser, on_delete=models.CASCADE, related_name="campaigns")
     name = models.CharField(max_length=200)
     product = models.CharField(max_length=200, blank=True)

@@ -29,18 +29,6 @@ from ads.members import member_add
 from ads.models import AdCreative, Advertiser, Campaign, CreativeEvent, Membership
 
 DEMO_STUDIO = Path(__file__).resolve().parent / "demo" / "studio.json"
-BRIEF_FIELDS = (
-    "product",
-    "description",
-    "audience",
-    "tone",
-    "language",
-    "objective",
-    "keywords",
-    "landing_url",
-    "banned_terms",
-    "category",
-)
 
 
 @dataclass
@@ -158,7 +146,7 @@ def demo_seed(*, password: str, path: Path = DEMO_STUDIO) -> SeedReport:
             advertiser=advertiser,
             name=campaign_spec["name"],
             created_by=member,
-            **{name: campaign_spec[name] for name in BRIEF_FIELDS},
+            **{name: campaign_spec[name] for name in Campaign.BRIEF_FIELDS},
         )
         count = _campaign_creatives(campaign, campaign_spec, shipped)
         report.created.append(
