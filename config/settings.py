@@ -124,9 +124,11 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-if not DEBUG:
-    # Production serves static files itself; runserver does so in debug.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+# Static files come from the app server itself (WhiteNoise: compressed, cached for ever under
+# hashed names); in debug straight from the source folders, re-read as they change.
+MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -315,6 +317,9 @@ if PLAZA_DEVICE not in {"auto", "cpu", "cuda"}:
     raise ImproperlyConfigured(f"PLAZA_DEVICE={PLAZA_DEVICE!r}: expected auto, cpu or cuda")
 # CPU threads per answer or drafting job; 0 = the CPUs idle when it starts (ml.cpus).
 PLAZA_GENERATION_THREADS = env_int("PLAZA_GENERATION_THREADS", 0, minimum=0)
+# Math threads (torch, FAISS) per web process, for encoding queries and searching; 0 = the
+# libraries' defaults (one per core). Web processes share the cores: see config/asgi.py.
+PLAZA_WEB_THREADS = env_int("PLAZA_WEB_THREADS", 1, minimum=0)
 
 # --- Celery -----------------------------------------------------------------------------
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3 * 3600, minimum=1)

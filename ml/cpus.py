@@ -6,6 +6,7 @@
     idle_cpus()              # of those, the ones idle over a 50 ms sample of /proc/stat: 1
     generation_threads()     # threads for one generation: idle_cpus(); at least 1
     generation_threads(4)    # a setting overrides, capped by usable_cpus(): 2
+    budget_math_threads(1)   # a web process: torch and OpenMP (FAISS) run one thread each
 
 Why idle and not usable: llama.cpp's (and OpenMP's) threads spin at a barrier after every
 step and wait for the slowest one. With a thread on a core that another process holds, each
@@ -22,11 +23,15 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-__all__ = ["generation_threads", "idle_cpus", "usable_cpus"]
+__all__ = ["budget_math_threads", "generation_threads", "idle_cpus", "usable_cpus"]
+
+# The variables the math libraries read when they start: OpenMP (FAISS, torch), MKL, OpenBLAS.
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +88,32 @@ def generation_threads(requested: int = 0) -> int:
     if requested:
         return min(requested, usable_cpus())
     return idle_cpus()
+
+
+def budget_math_threads(threads: int) -> int:
+    """Hold this process's math libraries to `threads` threads each (0 = leave their own
+    defaults); returns the budget, or 0. For web processes: several share the machine's
+    cores, and each library's default (one thread per core) makes them fight over the same
+    cores, so two overlapping searches ran slower than one after the other.
+
+    Sets the start-up variables (``OMP_NUM_THREADS`` etc.) where they are unset, so a
+    library loaded later starts within the budget, and torch and FAISS where already
+    loaded. A variable set by hand wins."""
+    if threads < 0:
+        raise ValueError(f"threads={threads!r}: expected an int >= 0 (0 = no budget)")
+    if not threads:
+        return 0
+    try:  # OMP_NUM_THREADS set by hand is the budget
+        threads = max(1, int(os.environ.get("OMP_NUM_THREADS") or threads))
+    except ValueError:  # e.g. "4,2" (nested OpenMP): the libraries parse it themselves
+        return threads
+    for name in _THREAD_VARIABLES:
+        os.environ.setdefault(name, str(threads))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    if "faiss" in sys.modules:
+        sys.modules["faiss"].omp_set_num_threads(threads)
+    return threads
 
 
 def _affinity() -> set[int]:

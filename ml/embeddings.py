@@ -49,6 +49,7 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,7 @@ class EncoderConfig:
     batch_size: int = 32  # texts per forward pass; 32 was the fastest measured on CPU
     max_seq_length: int | None = None  # tokens kept per text; None keeps the model's (MiniLM: 256)
     threads: int = 0  # torch CPU threads; 0 = torch's default capped by affinity/cgroup quota
+    query_cache: int = 4096  # vectors encode_queries keeps (LRU, ~1.5 KB each at 384-d); 0 = off
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -101,6 +103,10 @@ class EncoderConfig:
             raise ValueError(
                 f"EncoderConfig.max_seq_length={self.max_seq_length!r}: "
                 "expected an int >= 1, or None for the model's own limit"
+            )
+        if not _is_int(self.query_cache) or self.query_cache < 0:
+            raise ValueError(
+                f"EncoderConfig.query_cache={self.query_cache!r}: expected an int >= 0 (0 = off)"
             )
         if not _is_int(self.threads) or self.threads < 0:
             raise ValueError(
@@ -149,6 +155,8 @@ class Encoder:
         self._model = model
         self._torch = torch
         self._lock = threading.Lock()  # fast tokenizers are not safe to share across threads
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()  # text -> vector, LRU
+        self._queries_lock = threading.Lock()
         dim_of = getattr(model, "get_embedding_dimension", None) or getattr(
             model, "get_sentence_embedding_dimension", lambda: None
         )
@@ -176,6 +184,35 @@ class Encoder:
             return np.zeros((0, self._dim), dtype=np.float32)
         with self._lock:
             return self._encode_sorted(texts)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """``encode`` for search queries: a text asked for recently (the last
+        ``config.query_cache`` distinct ones) reuses its vector, and only the others go
+        through the model. The same values as ``encode``, read-only."""
+        _check_texts(texts)
+        if not self.config.query_cache:
+            return self.encode(texts)
+        with self._queries_lock:
+            known = {text: self._queries.get(text) for text in texts}
+            for text, vector in known.items():
+                if vector is not None:
+                    self._queries.move_to_end(text)
+        missing = [text for text, vector in known.items() if vector is None]
+        if missing:
+            for text, vector in zip(missing, self.encode(missing), strict=True):
+                vector.flags.writeable = False
+                known[text] = vector
+            with self._queries_lock:
+                for text in missing:
+                    self._queries[text] = known[text]
+                    self._queries.move_to_end(text)
+                while len(self._queries) > self.config.query_cache:
+                    self._queries.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        vectors = np.stack([known[text] for text in texts])
+        vectors.flags.writeable = False
+        return vectors
 
     def _encode_sorted(self, texts: Sequence[str]) -> np.ndarray:
         torch = self._torch

@@ -15,10 +15,13 @@ per user (signed out: per address): 429 with Retry-After.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -178,21 +181,45 @@ class AnswerView(APIView):
         return Response(answer_data(answer, request))
 
 
+def _events_due(answer_id, offset: int) -> tuple[list[str], int, bool]:
+    """The events owed to a reader who has `offset` characters: (events, new offset, last)."""
+    answer = answer_fail_if_overdue(answer_id=answer_id)
+    if answer is None:
+        return [], offset, True
+    events = []
+    if len(answer.text) > offset:
+        piece, offset = answer.text[offset:], len(answer.text)
+        events.append(f"id: {offset}\nevent: token\ndata: {json.dumps({'text': piece})}\n\n")
+    if answer.finished:
+        kind = "done" if answer.status == Answer.Status.DONE else "failed"
+        events.append(f"event: {kind}\ndata: {json.dumps(answer_data(answer))}\n\n")
+        return events, offset, True
+    return [*events, ": keep-alive\n\n"], offset, False
+
+
 def _events(answer_id, offset: int) -> Iterator[str]:
+    """The stream for a WSGI server: this thread is the reader's until the answer ends."""
     deadline = time.monotonic() + STREAM_MAX_S
     while time.monotonic() < deadline:
-        answer = answer_fail_if_overdue(answer_id=answer_id)
-        if answer is None:
+        events, offset, last = _events_due(answer_id, offset)
+        yield from events
+        if last:
             return
-        if len(answer.text) > offset:
-            piece, offset = answer.text[offset:], len(answer.text)
-            yield f"id: {offset}\nevent: token\ndata: {json.dumps({'text': piece})}\n\n"
-        if answer.finished:
-            kind = "done" if answer.status == Answer.Status.DONE else "failed"
-            yield f"event: {kind}\ndata: {json.dumps(answer_data(answer))}\n\n"
-            return
-        yield ": keep-alive\n\n"
         time.sleep(STREAM_POLL_S)
+
+
+async def _events_async(answer_id, offset: int) -> AsyncIterator[str]:
+    """The stream for an ASGI server: between polls the reader waits on the event loop,
+    not in a worker thread, so one process serves many streams beside other requests."""
+    due = sync_to_async(_events_due)
+    deadline = time.monotonic() + STREAM_MAX_S
+    while time.monotonic() < deadline:
+        events, offset, last = await due(answer_id, offset)
+        for event in events:
+            yield event
+        if last:
+            return
+        await asyncio.sleep(STREAM_POLL_S)
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -219,9 +246,9 @@ class AnswerEventsView(APIView):
             offset = max(0, int(request.headers.get("Last-Event-ID", "0")))
         except ValueError:
             offset = 0
-        response = StreamingHttpResponse(
-            _events(answer.pk, offset), content_type="text/event-stream"
-        )
+        served_async = isinstance(request._request, ASGIRequest)
+        events = (_events_async if served_async else _events)(answer.pk, offset)
+        response = StreamingHttpResponse(events, content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: pass events through at once
         return response

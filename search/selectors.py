@@ -171,7 +171,7 @@ def search_posts(
             parsed.text,
             index=reader.index,
             bm25=reader.bm25,
-            encode=reader.encoder.encode,
+            encode=reader.encoder.encode_queries,
             encoder_languages=reader.languages,
             depth=depth,
             allow_ids=allow,

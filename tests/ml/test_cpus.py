@@ -6,11 +6,16 @@ the snapshots are fed as text; the real /proc/stat path is pinned by tests/ml/te
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from ml import cpus
 from ml.cpus import generation_threads, idle_cpus, usable_cpus
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def stat_text(ticks: dict[int, tuple[int, int]]) -> str:
@@ -135,3 +140,29 @@ def test_ml_embeddings_still_exports_usable_cpus():
     from ml.embeddings import usable_cpus as old
 
     assert old is usable_cpus
+
+
+def test_a_thread_budget_holds_libraries_loaded_later_and_yields_to_a_set_variable():
+    """budget_math_threads(1) before torch and FAISS load: both start with one thread. A
+    variable set by hand wins; 0 leaves the libraries alone; a negative budget is refused."""
+    code = (
+        "import sys; from ml.cpus import budget_math_threads; "
+        "print(budget_math_threads(int(sys.argv[1]))); "
+        "import torch, faiss; print(torch.get_num_threads(), faiss.omp_get_max_threads())"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+
+    def run(budget: int, **extra: str) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(budget)], env={**env, **extra}, cwd=REPO,
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return done.stdout.split()
+
+    assert run(1) == ["1", "1", "1"]
+    if usable_cpus() > 1:
+        assert run(1, OMP_NUM_THREADS="2") == ["2", "2", "2"]
+        budget, torch_threads, _ = run(0)
+        assert budget == "0" and int(torch_threads) > 1
+    with pytest.raises(ValueError, match="threads=-1"):
+        cpus.budget_math_threads(-1)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import ml.embeddings as embeddings
-from ml.embeddings import EncoderConfig, get_encoder
+from ml.embeddings import Encoder, EncoderConfig, get_encoder
 from ml.registry import ModelNotFound
 
 pytestmark = pytest.mark.skipif(
@@ -162,6 +162,7 @@ def test_bad_input_is_rejected_naming_the_item(encoder, texts, message):
         ("batch_size", True),
         ("max_seq_length", 0),
         ("threads", -1),
+        ("query_cache", -1),
     ],
 )
 def test_config_rejects_bad_values_naming_the_field(field, value):
@@ -277,3 +278,36 @@ def test_a_missing_model_folder_is_reported(tmp_path):
     """A model setting that points at a missing folder says so before loading anything."""
     with pytest.raises(ModelNotFound, match=r"does not exist"):
         get_encoder(EncoderConfig(model=str(tmp_path / "nope")))
+
+
+def test_queries_asked_again_reuse_their_vectors(encoder, monkeypatch):
+    """encode_queries gives encode's vectors, read-only; a text seen before skips the
+    model, and only the newest `query_cache` distinct texts are kept."""
+    texts = ["lost my luggage", "vacunas covid", "lost my luggage"]
+    first = encoder.encode_queries(texts)
+    np.testing.assert_allclose(first, encoder.encode(texts), atol=1e-6)
+    assert not first.flags.writeable
+    with pytest.raises(ValueError):
+        first[0, 0] = 1.0
+
+    calls = []
+    encode = encoder.encode
+    monkeypatch.setattr(encoder, "encode", lambda batch: calls.append(list(batch)) or encode(batch))
+    again = encoder.encode_queries(["vacunas covid", "wifi on the plane", "lost my luggage"])
+    assert calls == [["wifi on the plane"]]
+    np.testing.assert_array_equal(again[0], first[1])
+    np.testing.assert_array_equal(again[2], first[0])
+    assert encoder.encode_queries([]).shape == (0, encoder.dim)
+
+
+def test_the_query_cache_keeps_the_newest_texts_only():
+    """The cache is an LRU of `query_cache` texts; 0 turns it off."""
+    small = Encoder(EncoderConfig(query_cache=2))
+    small.encode_queries(["one", "two", "three"])
+    assert list(small._queries) == ["two", "three"]
+    small.encode_queries(["two"])  # used again: now the newest
+    small.encode_queries(["four"])
+    assert list(small._queries) == ["two", "four"]
+    off = Encoder(EncoderConfig(query_cache=0))
+    off.encode_queries(["one"])
+    assert not off._queries
