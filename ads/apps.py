@@ -8,10 +8,14 @@ class AdsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.landing import landing_register
-        from ads.selectors import studio_landing_for
+        from ads.selectors import draft_jobs_report, studio_landing_for, training_runs_report
+        from ops.registry import jobs_register
 
         checks.register(check_ad_limits)
         landing_register(studio_landing_for)  # a member signs in to the studio
+        # The ops page and /metrics list and count these jobs.
+        jobs_register(kind="drafts", label="Ad drafts", report=draft_jobs_report)
+        jobs_register(kind="training", label="Training runs", report=training_runs_report)
 
 
 def check_ad_limits(app_configs=None, **kwargs) -> list[checks.CheckMessage]:

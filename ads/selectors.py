@@ -4,7 +4,9 @@ another advertiser's."""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from datetime import datetime
+
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.urls import reverse
 
@@ -17,6 +19,7 @@ from ads.models import (
     Membership,
     TrainingRun,
 )
+from ops.registry import JobRow, JobsReport
 
 
 def _member_filter(user, field: str = "advertiser") -> Q:
@@ -157,3 +160,70 @@ def can_approve_regulated(*, user) -> bool:
     """Creatives in a regulated category wait for Plaza's ad reviewers, not only the
     advertiser's own."""
     return user.has_perm("ads.approve_regulated")
+
+
+# --- for ops: read through ops.registry (AdsConfig.ready()); ops imports nothing of ads ----
+
+
+def draft_jobs_report(*, failed_since: datetime, limit: int) -> JobsReport:
+    """Draft jobs for the ops page: rows by status, the open ones (oldest first) and those
+    failed since `failed_since` (newest first), `limit` of each."""
+    jobs = DraftJob.objects.select_related("campaign__advertiser")
+    return JobsReport(
+        counts=_status_counts(DraftJob),
+        running=[_draft_job_row(job) for job in _open(jobs, DraftJob)[:limit]],
+        failed=[_draft_job_row(job) for job in _failed(jobs, DraftJob, failed_since)[:limit]],
+    )
+
+
+def training_runs_report(*, failed_since: datetime, limit: int) -> JobsReport:
+    """Training runs for the ops page, as draft_jobs_report."""
+    runs = TrainingRun.objects.defer("loss_history", "results", "parameters")
+    return JobsReport(
+        counts=_status_counts(TrainingRun),
+        running=[_training_run_row(run) for run in _open(runs, TrainingRun)[:limit]],
+        failed=[_training_run_row(run) for run in _failed(runs, TrainingRun, failed_since)[:limit]],
+    )
+
+
+def _status_counts(model) -> dict[str, int]:
+    counts = dict.fromkeys(model.Status.values, 0)
+    counts.update(model.objects.order_by().values_list("status").annotate(n=Count("id")))
+    return counts
+
+
+def _open(rows: QuerySet, model) -> QuerySet:
+    return rows.filter(status__in=[model.Status.QUEUED, model.Status.RUNNING]).order_by(
+        "created_at"
+    )
+
+
+def _failed(rows: QuerySet, model, since: datetime) -> QuerySet:
+    return rows.filter(status=model.Status.FAILED, updated_at__gte=since).order_by("-updated_at")
+
+
+def _draft_job_row(job: DraftJob) -> JobRow:
+    campaign = job.campaign
+    return JobRow(
+        id=str(job.pk),
+        status=job.status,
+        title=f"{campaign.name} ({campaign.advertiser.name}): {job.kept}/{job.n} drafts",
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        error=job.error,
+        progress=min(1.0, job.kept / job.n) if job.n else None,
+        admin_url=reverse("admin:ads_draftjob_change", args=[job.pk]),
+    )
+
+
+def _training_run_row(run: TrainingRun) -> JobRow:
+    return JobRow(
+        id=str(run.pk),
+        status=run.status,
+        title=f"{run.adapter_name}: step {run.step}/{run.steps}",
+        created_at=run.created_at,
+        updated_at=run.updated_at,
+        error=run.error,
+        progress=run.progress,
+        admin_url=reverse("admin:ads_trainingrun_change", args=[run.pk]),
+    )

@@ -19,15 +19,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from django.db.models import Max, Min, Q, QuerySet
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from ml.bm25 import FreshDocs, contains_phrase, tokenize, words
 from ml.hybrid import FusionConfig, HybridResult, hybrid_search, recency_boost
 from ml.language import detect_language
+from ops.registry import IndexFigures, JobRow, JobsReport
 from posts.models import Author, Post
 from search import indexes
-from search.models import IndexGeneration, IndexQueueEntry
+from search.models import Answer, IndexGeneration, IndexQueueEntry
 from search.query import ParsedQuery, parse_query
 
 logger = logging.getLogger(__name__)
@@ -324,3 +326,56 @@ def index_figures() -> dict:
         "segments": stats["segments"],
     }
     return figures
+
+
+# --- for ops: read through ops.registry (SearchConfig.ready()); ops imports nothing of search
+
+
+def index_figures_for_ops() -> IndexFigures:
+    """index_figures() in the shape the ops page, /metrics and /healthz read."""
+    figures = index_figures()
+    live = figures["generation"] or {}
+    flushed = live.get("last_flush_at") is not None
+    return IndexFigures(
+        generation=live.get("name"),
+        embed_model=live.get("embed_model", ""),
+        vectors=live.get("vectors", 0),
+        active_vectors=live.get("active_vectors", 0),
+        sealed_segments=live.get("sealed_segments", 0),
+        tombstones=live.get("tombstones", 0),
+        bm25_documents=live.get("bm25_docs", 0),
+        queued=figures["queued"],
+        freshness_lag_s=figures["freshness_lag_s"],
+        last_flush_at=live.get("last_flush_at"),
+        last_flush_lag_s=live.get("last_flush_lag_s") if flushed else None,
+        last_flush_posts=live.get("last_flush_posts", 0),
+    )
+
+
+def answer_jobs_report(*, failed_since: datetime, limit: int) -> JobsReport:
+    """Answers for the ops page: rows by status, the open ones (oldest first) and those
+    failed since `failed_since` (newest first), `limit` of each."""
+    counts = dict.fromkeys(Answer.Status.values, 0)
+    counts.update(Answer.objects.order_by().values_list("status").annotate(n=Count("id")))
+    answers = Answer.objects.only("id", "status", "question", "error", "created_at", "updated_at")
+    open_statuses = [Answer.Status.QUEUED, Answer.Status.RUNNING]
+    running = answers.filter(status__in=open_statuses).order_by("created_at")[:limit]
+    failed = answers.filter(status=Answer.Status.FAILED, updated_at__gte=failed_since)
+    failed = failed.order_by("-updated_at")[:limit]
+    return JobsReport(
+        counts=counts,
+        running=[_answer_job_row(answer) for answer in running],
+        failed=[_answer_job_row(answer) for answer in failed],
+    )
+
+
+def _answer_job_row(answer: Answer) -> JobRow:
+    return JobRow(
+        id=str(answer.pk),
+        status=answer.status,
+        title=answer.question[:200],
+        created_at=answer.created_at,
+        updated_at=answer.updated_at,
+        error=answer.error,
+        admin_url=reverse("admin:search_answer_change", args=[answer.pk]),
+    )
