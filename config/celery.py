@@ -68,6 +68,12 @@ app.conf.update(
             "schedule": 60.0,
             "options": {"expires": 55},
         },
+        # The ops page's freshness chart: one sample a minute, old ones pruned.
+        "ops-freshness-sample": {
+            "task": "ops.tasks.freshness_sample_record",
+            "schedule": 60.0,
+            "options": {"expires": 55},
+        },
         "index-compact": {
             "task": "search.tasks.index_compact",
             "schedule": 3600.0,

