@@ -35,6 +35,8 @@ def test_the_seeded_member_signs_in_to_the_studio(live_server, browser, tmp_path
     one click on); after signing out, AXES_FAILURE_LIMIT wrong passwords give the lockout
     page, and then the right password is refused too."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import url_to_be
+    from selenium.webdriver.support.ui import WebDriverWait
 
     settings.AXES_FAILURE_LIMIT = 3
     password_file = tmp_path / "demo-password.txt"
@@ -43,7 +45,8 @@ def test_the_seeded_member_signs_in_to_the_studio(live_server, browser, tmp_path
 
     browser.get(f"{live_server.url}/")
     browser.find_element(By.LINK_TEXT, "Sign in").click()
-    assert browser.current_url == f"{live_server.url}/accounts/login/"
+    # A click returns before the next page has loaded: wait for it, then read it.
+    WebDriverWait(browser, 10).until(url_to_be(f"{live_server.url}/accounts/login/"))
 
     _sign_in(browser, "demo", "not-the-password")
     error = browser.find_element(By.CSS_SELECTOR, "main .errors")
@@ -51,7 +54,7 @@ def test_the_seeded_member_signs_in_to_the_studio(live_server, browser, tmp_path
     assert browser.current_url == f"{live_server.url}/accounts/login/"
 
     _sign_in(browser, "demo", password)
-    assert browser.current_url == f"{live_server.url}/ads/studio"
+    WebDriverWait(browser, 10).until(url_to_be(f"{live_server.url}/ads/studio"))
     main = browser.find_element(By.TAG_NAME, "main").text
     for name in ("Teamboard launch", "Café de la semana", "Physio at home"):
         assert name in main
