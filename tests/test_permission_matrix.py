@@ -32,7 +32,6 @@ matches no route.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -97,7 +96,7 @@ GET_TABLE: dict[str, tuple[Expected, ...]] = {
     "accounts/password_change/":                     (SI,   200,  200,  200,  200),
     "accounts/password_change/done/":                (SI,   200,  200,  200,  200),
     "accounts/invitation/<str:token>/":              (200,  200,  200,  200,  200),
-    # The ops dashboard, its JSON and Prometheus (issue 14's ops work; see PENDING).
+    # The ops dashboard (a page), its figures (JSON) and Prometheus: staff only.
     "ops/":                                          (SI,   403,  403,  200,  200),
     "ops/figures":                                   (403,  403,  403,  200,  200),
     "metrics":                                       (403,  403,  403,  200,  200),
@@ -160,11 +159,6 @@ GET_TABLE: dict[str, tuple[Expected, ...]] = {
     "admin/ads/trainingrun/add/":                    (AL,   AL,   AL,   403,  403),
 }
 # fmt: on
-
-# Entries for URLs that issue 14's ops work adds beside this test (ops/urls.py, the
-# FreshnessSample admin). Until that work is in the tree they match no URL pattern, and
-# test_every_url_pattern_is_in_the_table_and_every_entry_is_a_url fails naming them.
-PENDING = ("ops/", "ops/figures", "metrics", "admin/ops/freshnesssample/add/")
 
 # --- unsafe methods on the studio and the API ----------------------------------------------
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -278,7 +272,7 @@ def world(db, make_user):
 
     from ads.members import member_add, member_invite
     from ads.models import Adapter, AdCreative, Advertiser, Campaign, DraftJob, TrainingRun
-    from ops.models import WorkerHeartbeat
+    from ops.models import FreshnessSample, WorkerHeartbeat
     from posts.models import Author, Post
     from search.models import Answer, AnswerFeedback, IndexGeneration, IndexQueueEntry
 
@@ -347,10 +341,7 @@ def world(db, make_user):
     AnswerFeedback.objects.create(answer=answer, user=users.member_a, helpful=True)
     Group.objects.create(name="editors")
     WorkerHeartbeat.objects.create(hostname="celery@test", queue="gpu", pid=1, seen_at=now)
-    with contextlib.suppress(LookupError):  # the ops chart's samples (issue 14, PENDING)
-        apps.get_model("ops", "FreshnessSample").objects.create(
-            taken_at=now, freshness_lag_s=0.5, queued=1
-        )
+    FreshnessSample.objects.create(taken_at=now, freshness_lag_s=0.5, queued=1)
     # Not live: a live generation would make search open its (absent) index files.
     IndexGeneration.objects.create(name="g1", embed_model="test", dim=384, state="retired")
     IndexQueueEntry.objects.create(post_id=post.pk, enqueued_at=now)
@@ -468,7 +459,6 @@ def test_every_url_pattern_is_in_the_table_and_every_entry_is_a_url():
     studio_and_api = [route for route in routes if route.startswith(UNSAFE_SCOPE)]
     unsafe_missing = [route for route in studio_and_api if route not in UNSAFE_TABLE]
     unsafe_unmatched = [key for key in UNSAFE_TABLE if key not in studio_and_api]
-    pending = [key for key in unmatched if key in PENDING]
     problems = [
         *(f"route listed twice in the URLconf: {r!r}" for r in duplicates),
         *(f"URL pattern missing from GET_TABLE: {r!r}" for r in missing),
@@ -476,11 +466,6 @@ def test_every_url_pattern_is_in_the_table_and_every_entry_is_a_url():
         *(f"studio/API URL pattern missing from UNSAFE_TABLE: {r!r}" for r in unsafe_missing),
         *(f"UNSAFE_TABLE entry matching no URL pattern: {k!r}" for k in unsafe_unmatched),
     ]
-    if pending:
-        problems.append(
-            f"{', '.join(pending)}: added by issue 14's ops work (ops/urls.py, the "
-            "FreshnessSample admin), expected to fail here until that work lands"
-        )
     assert not problems, "\n".join(problems)
 
 
