@@ -10,6 +10,7 @@ Environment (gunicorn's own GUNICORN_CMD_ARGS and flags still win over these):
     PLAZA_BIND          address to serve on (default 127.0.0.1:8000; containers: 0.0.0.0:8000)
     WEB_CONCURRENCY     worker processes (default: the CPUs this process may use)
     PLAZA_WEB_TIMEOUT   seconds a worker may stay silent before it is restarted (default 120)
+    DATABASE_POOL_SIZE  PostgreSQL connections per worker (default here 8, pooled)
 
 /metrics adds up every worker's figures: each writes them to files under
 PROMETHEUS_MULTIPROC_DIR (default PLAZA_DATA_DIR/metrics, emptied at start), as
@@ -35,6 +36,12 @@ control_socket_disable = True
 # The client's address in the access log and REMOTE_ADDR only from a proxy on this host.
 forwarded_allow_ips = "127.0.0.1,::1"
 
+# Every request runs in a thread of its own under ASGI: a connection kept per thread would
+# never be reused, so connections close after each request, and PostgreSQL's come from a
+# pool per worker (config/settings.py).
+os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
+os.environ.setdefault("DATABASE_POOL_SIZE", "8")
+
 _metrics_dir = Path(
     os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     or Path(os.environ.get("PLAZA_DATA_DIR") or "var") / "metrics"
@@ -52,3 +59,18 @@ def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker) -> None:
+    """Before a worker takes requests: one search, so torch, the encoder and the live
+    generation's readers are loaded (about ten seconds) by then and no reader waits."""
+    from django.db import connections
+
+    from search.selectors import search_posts
+
+    try:
+        search_posts(query="warm up", k=1)
+    except Exception:  # noqa: BLE001 - a failed warm-up only makes the first search slower
+        worker.log.exception("warm-up search failed")
+    finally:
+        connections.close_all()

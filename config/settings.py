@@ -167,6 +167,18 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# PostgreSQL connections per process shared through a pool (psycopg_pool), up to this many;
+# 0 = none, each thread keeps its own for DATABASE_CONN_MAX_AGE. The production server sets
+# it (config/gunicorn.py): under ASGI every request runs in a thread of its own, so
+# connections kept per thread would pile up until PostgreSQL refuses more.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0, minimum=0)
+if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them instead
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_SIZE,
+        "timeout": 30,  # seconds a request waits for a free connection before it fails
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server read while the worker writes; wait instead of failing.
     DATABASES["default"]["OPTIONS"] = {

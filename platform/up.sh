@@ -34,4 +34,6 @@ cat <<MSG
   Worker log: $data_dir/worker.log      Stop with Ctrl-C.
 
 MSG
-$py manage.py runserver "127.0.0.1:$port" --noreload
+# The production server (config/gunicorn.py: uvicorn workers, one per CPU unless
+# WEB_CONCURRENCY says otherwise), on this machine's loopback; its access log follows.
+PLAZA_BIND="127.0.0.1:$port" .venv/bin/gunicorn -c config/gunicorn.py

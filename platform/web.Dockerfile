@@ -94,18 +94,16 @@ ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_OFFLINE=1 \
     # Where a hub download would land if HF_HUB_OFFLINE is turned off: on the volume.
     HF_HOME=/data/huggingface \
-    PLAZA_DEVICE=cpu \
-    WEB_CONCURRENCY=2
+    PLAZA_DEVICE=cpu
 
 WORKDIR /app
 USER plaza
 EXPOSE 8000
 
-# Gunicorn reads its options from GUNICORN_CMD_ARGS (and the worker count from
-# WEB_CONCURRENCY), so compose.yaml can prepend `migrate` without repeating them.
-# gthread workers: answers stream to the browser over server-sent events, and a
-# long-lived stream would pin a whole sync worker. Each worker process holds its
-# own embedding model and index readers, so keep WEB_CONCURRENCY small and scale
-# with threads or containers.
-ENV GUNICORN_CMD_ARGS="--bind 0.0.0.0:8000 --worker-class gthread --threads 8 --timeout 120 --graceful-timeout 30 --access-logfile -"
-CMD ["gunicorn", "config.wsgi:application"]
+# config/gunicorn.py: uvicorn workers on the ASGI app, so an answer's event stream waits on
+# the event loop and pins no worker; each worker holds its own embedding model and index
+# readers and runs torch/FAISS on PLAZA_WEB_THREADS threads (1), so WEB_CONCURRENCY (one
+# per CPU of the container) sets how many cores the web tier uses. GUNICORN_CMD_ARGS and
+# flags still win over the file.
+ENV PLAZA_BIND=0.0.0.0:8000
+CMD ["gunicorn", "-c", "config/gunicorn.py"]
