@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
+from django.db import close_old_connections
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -211,7 +212,14 @@ def _events(answer_id, offset: int) -> Iterator[str]:
 async def _events_async(answer_id, offset: int) -> AsyncIterator[str]:
     """The stream for an ASGI server: between polls the reader waits on the event loop,
     not in a worker thread, so one process serves many streams beside other requests."""
-    due = sync_to_async(_events_due)
+
+    def due_and_release(answer_id, offset: int):
+        try:
+            return _events_due(answer_id, offset)
+        finally:  # between polls the stream holds no connection: a pool has only a few
+            close_old_connections()
+
+    due = sync_to_async(due_and_release)
     deadline = time.monotonic() + STREAM_MAX_S
     while time.monotonic() < deadline:
         events, offset, last = await due(answer_id, offset)
