@@ -61,6 +61,17 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:543
 BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/13")
 DATA_DIR = REPO / "var" / "bench-load"
 LOCUSTFILE = REPO / "bench" / "locustfile.py"
+METRICS_TOKEN = secrets.token_urlsafe(24)  # the server's PLAZA_METRICS_TOKEN for this run
+WATCH_S = 5
+# What the mixed phase reads from /metrics as it runs (ops' figures and request counts).
+WATCHED = (
+    "plaza_index_vectors",
+    "plaza_index_queued_changes",
+    "plaza_index_freshness_lag_seconds",
+    "plaza_queue_depth",
+    "plaza_jobs",
+    "django_http_requests_total_by_view_transport_method",
+)
 
 
 def main() -> int:
@@ -115,6 +126,7 @@ def _environment() -> dict[str, str]:
     return {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(REPO),  # this checkout's code, whichever the venv was installed from
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
@@ -123,6 +135,7 @@ def _environment() -> dict[str, str]:
         "CELERY_BROKER_URL": BROKER_URL,
         "PLAZA_DATA_DIR": str(DATA_DIR),
         "PLAZA_ANSWERS_PER_MINUTE": "100000",
+        "PLAZA_METRICS_TOKEN": METRICS_TOKEN,
     }
 
 
@@ -244,8 +257,9 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def _locust(host: str, token: str, users: int, seconds: int, classes: list[str],
-            extra_env: dict | None = None) -> dict[str, dict]:  # fmt: skip
-    """One headless locust run; {entry name: figures} from its stats CSV."""
+            extra_env: dict | None = None, watch=None) -> dict[str, dict]:  # fmt: skip
+    """One headless locust run; {entry name: figures} from its stats CSV. `watch()` is
+    called every WATCH_S seconds while it runs."""
     with tempfile.TemporaryDirectory(prefix="plaza-locust-") as tmp:
         prefix = Path(tmp) / "run"
         command = [
@@ -254,8 +268,16 @@ def _locust(host: str, token: str, users: int, seconds: int, classes: list[str],
             "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", *classes,
         ]  # fmt: skip
         env = {**os.environ, "PLAZA_LOAD_TOKEN": token, **(extra_env or {})}
-        subprocess.run(command, cwd=REPO, env=env, check=False, timeout=seconds + 120,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+        with (DATA_DIR / "logs" / "locust.log").open("a") as log:
+            run = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log)
+            deadline = time.monotonic() + seconds + 120
+            while run.poll() is None:
+                if time.monotonic() > deadline:
+                    run.kill()
+                    raise SystemExit(f"locust ran past {seconds + 120} s")
+                if watch is not None:
+                    watch()
+                time.sleep(WATCH_S)
         with open(f"{prefix}_stats.csv", newline="") as stats:
             rows = list(csv.DictReader(stats))
     return {
@@ -304,7 +326,9 @@ def _mixed(host: str, token: str, seconds: int, mix: list[int]) -> dict:
     searchers, askers, posters = mix
     _say(f"mixed load: {searchers} searchers, {askers} askers, {posters} posters, {seconds} s")
     env = {"PLAZA_LOAD_MIX": f"{searchers},{askers},{posters}"}
-    stats = _locust(host, token, sum(mix), seconds, ["Searcher", "Asker", "Poster"], env)
+    samples: list[dict] = []
+    stats = _locust(host, token, sum(mix), seconds, ["Searcher", "Asker", "Poster"], env,
+                    watch=lambda: samples.append(_scrape(host)))  # fmt: skip
     print(f"\nmixed load: {searchers} searchers, {askers} askers, {posters} posters, "
           f"{seconds} s")  # fmt: skip
     print("| entry | requests | errors | p50 ms | p95 ms |")
@@ -312,7 +336,40 @@ def _mixed(host: str, token: str, seconds: int, mix: list[int]) -> dict:
     for name, run in stats.items():
         print(f"| {name} | {run['requests']} | {run['errors']} | {run['p50_ms']} | "
               f"{run['p95_ms']} |")  # fmt: skip
-    return stats
+    print(f"\n/metrics while it ran (every {WATCH_S} s; first, middle, last sample):")
+    for sample in _first_middle_last(samples):
+        print("  " + ", ".join(f"{name} {value:g}" for name, value in sample.items()))
+    return {**stats, "metrics_samples": samples}
+
+
+def _scrape(host: str) -> dict[str, float]:
+    """The watched series of one /metrics scrape, each summed over its labels, with the
+    answers' and drafts' jobs by status kept apart."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    request = urllib.request.Request(
+        f"{host}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.endswith("_created") or not sample.name.startswith(WATCHED):
+                continue
+            name = sample.name
+            if name == "plaza_jobs":
+                name = f"jobs[{sample.labels.get('kind')},{sample.labels.get('status')}]"
+            elif name == "plaza_queue_depth":
+                name = f"queue[{sample.labels.get('queue')}]"
+            out[name] = out.get(name, 0.0) + sample.value
+    return out
+
+
+def _first_middle_last(samples: list) -> list:
+    if len(samples) <= 3:
+        return samples
+    return [samples[0], samples[len(samples) // 2], samples[-1]]
 
 
 def _round(value: float | None, digits: int) -> float | None:
