@@ -52,7 +52,10 @@
 
   function drawChart(freshness) {
     const samples = freshness.samples || [];
-    const to = Date.now(), from = to - freshness.hours * 3600 * 1000;
+    // The window, or from the oldest sample when the history is shorter (a fresh install).
+    const to = Date.now();
+    let from = to - freshness.hours * 3600 * 1000;
+    if (samples.length) from = Math.max(from, Math.min(Date.parse(samples[0].taken_at), to - 60000));
     byId("ops-chart-from").textContent = when(new Date(from).toISOString()).slice(5, 16);
     byId("ops-chart-to").textContent = when(new Date(to).toISOString()).slice(5, 16) + " UTC";
     byId("ops-chart-empty").style.display = samples.length ? "none" : "";
