@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+import redis
 from kombu import Connection, Exchange, Queue
 
 from ops.broker import queue_depths
@@ -80,6 +81,8 @@ def test_redis_counts_published_messages():
     finally:
         delete_queue(REDIS_URL, queue)
     assert queue_depths(broker_url=REDIS_URL, queues=[queue]).depths == {queue: 0}
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete(*client.keys(f"*{queue}*") or ["-"])  # kombu's binding keys for it
 
 
 def test_rabbitmq_counts_published_messages():
