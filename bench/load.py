@@ -103,6 +103,7 @@ def main() -> int:
         host = f"http://127.0.0.1:{args.port}"
         _wait_healthy(host)
         _locust(host, token, 8, 5, ["Searcher"])  # warm-up: each worker's first requests
+        _warm_answers(host, token)
         results: dict = {"cpu": _cpu_name(), "cores": os.cpu_count()}
         if not args.skip_throughput:
             results["throughput"] = _throughput(host, token, args.seconds)
@@ -241,6 +242,24 @@ def _wait_healthy(host: str, timeout_s: float = 120) -> None:
         except OSError:
             time.sleep(1)
     raise SystemExit(f"{host}/healthz did not answer in {timeout_s:.0f} s")
+
+
+def _warm_answers(host: str, token: str, timeout_s: float = 300) -> None:
+    """One answer asked and waited for, so the gpu worker has loaded its model."""
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    body = json.dumps({"q": "What do people say about lost luggage?"}).encode()
+    request = urllib.request.Request(f"{host}/api/answers", data=body, headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        url = json.loads(response.read())["url"]
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as response:
+            status = json.loads(response.read())["status"]
+        if status in ("done", "failed"):
+            _say(f"warm-up answer {status} in {time.monotonic() - started:.0f} s")
+            return
+        time.sleep(1)
+    raise SystemExit(f"the warm-up answer did not finish in {timeout_s:.0f} s")
 
 
 def _stop(process: subprocess.Popen) -> None:
