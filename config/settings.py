@@ -248,6 +248,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("PLAZA_LOG_LEVEL", "INFO")},
+    # faiss logs every build it tries before the one it loads ("Could not load library
+    # with AVX2 support...") at INFO, in every process: noise that reads like an error.
+    "loggers": {"faiss.loader": {"level": "WARNING"}},
 }
 
 # --- API --------------------------------------------------------------------------------
