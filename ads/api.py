@@ -12,23 +12,56 @@ creative is a 404, as if it did not exist.
     POST /api/ads/creatives/{id}/approve | reject    {"note": "..."}
     POST /api/ads/creatives/{id}/edit                {"headline", "body", "cta", "note"}
     POST /api/ads/performance  {"rows": [{"creative_id", "impressions", "clicks", "day"?}]}
+
+Bodies are JSON; drafting and the review actions, whose bodies are flat, take HTML forms
+too. The schema (/api/schema) documents every answer, errors included; it lists the asking
+user's advertisers as the ids a new campaign may name.
 """
 
 from __future__ import annotations
 
+from django.core.validators import URLValidator
 from django.http import HttpResponse
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import permissions, serializers, status
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ads import drafting, review, selectors
 from ads.models import AdCreative, Advertiser, Campaign, DraftJob, RegulatedCategory
+from ops.api_contract import (
+    FORM_PARSERS,
+    SPACE,
+    TEXT,
+    TEXT_CHAR,
+    VISIBLE_CHAR,
+    ErrorSerializer,
+    StrictCharField,
+    StrictIntegerField,
+    StrictPrimaryKeyRelatedField,
+    StrictSerializer,
+    error_headers,
+    errors,
+)
 
 MAX_PERFORMANCE_ROWS = 5_000
+# A landing page's address as the schema spells it: http(s), a host name with a top-level
+# domain, an optional path. Every one passes Django's URLValidator, which checks it too.
+LANDING_URL = (
+    r"https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+    r"(?:[/?#][!-~]*)?"
+)
+# Trimmed, at least two words (drafting.Brief's rule), no NUL.
+TWO_WORDS = rf"{VISIBLE_CHAR}{TEXT_CHAR}*{SPACE}{TEXT_CHAR}*{VISIBLE_CHAR}"
 
 
 def campaign_data(campaign: Campaign) -> dict:
@@ -94,13 +127,66 @@ def creative_data(creative: AdCreative) -> dict:
     }
 
 
+# --- requests -----------------------------------------------------------------------------
+
+
+class YourAdvertiserField(StrictPrimaryKeyRelatedField):
+    """One of the advertisers the requesting user acts for (staff: any)."""
+
+
+class YourAdvertiserFieldExtension(OpenApiSerializerFieldExtension):
+    """The schema lists the ids of the asking user's advertisers: another id is a 400, so
+    the schema says which are valid for whoever reads it."""
+
+    target_class = YourAdvertiserField
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = {"type": "integer", "description": "One of your advertisers' ids."}
+        user = getattr(getattr(auto_schema.view, "request", None), "user", None)
+        if user is not None and user.is_authenticated:
+            ids = list(selectors.advertisers_of(user=user).values_list("pk", flat=True)[:1000])
+            if ids:  # none: the operation is a 403 for this user
+                schema["enum"] = ids
+        return schema
+
+
+def _thin_description(value: str) -> str:
+    """A brief too thin to draft is refused when it is written, not when it is drafted."""
+    try:
+        drafting.Brief(description=value)
+    except drafting.BriefError as exc:
+        raise serializers.ValidationError(str(exc).removeprefix("description: ")) from None
+    return value
+
+
 class CampaignSerializer(serializers.ModelSerializer):
-    advertiser = serializers.PrimaryKeyRelatedField(queryset=Advertiser.objects.none())
+    advertiser = YourAdvertiserField(queryset=Advertiser.objects.none())
+    name = StrictCharField(max_length=200)
+    product = StrictCharField(max_length=200, required=False, allow_blank=True)
+    description = StrictCharField(
+        core=TWO_WORDS,
+        expected="two words at least",
+        help_text="What the product is and does, in two words at least.",
+        validators=[_thin_description],
+    )
+    audience = StrictCharField(max_length=300, required=False, allow_blank=True)
+    tone = StrictCharField(max_length=100, required=False, allow_blank=True)
+    language = StrictCharField(max_length=16, required=False, help_text="Default: en.")
+    objective = StrictCharField(max_length=100, required=False, allow_blank=True)
     keywords = serializers.ListField(
-        child=serializers.CharField(max_length=100), max_length=100, required=False
+        child=StrictCharField(max_length=100), max_length=100, required=False
+    )
+    landing_url = StrictCharField(
+        core=LANDING_URL,
+        trim_whitespace=False,
+        expected="an http(s) address such as https://example.com/page",
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        validators=[URLValidator(schemes=["http", "https"])],
     )
     banned_terms = serializers.ListField(
-        child=serializers.CharField(max_length=100), max_length=100, required=False
+        child=StrictCharField(max_length=100), max_length=100, required=False
     )
     category = serializers.ChoiceField(
         choices=RegulatedCategory.choices, required=False, allow_blank=True
@@ -117,45 +203,202 @@ class CampaignSerializer(serializers.ModelSerializer):
             self.fields["advertiser"].queryset = selectors.advertisers_of(user=user)
 
 
-class DraftSerializer(serializers.Serializer):
-    n = serializers.IntegerField(min_value=1, max_value=drafting.MAX_DRAFTS, default=8)
+class DraftSerializer(StrictSerializer):
+    n = StrictIntegerField(min_value=1, max_value=drafting.MAX_DRAFTS, default=8)
 
 
-class NoteSerializer(serializers.Serializer):
-    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+class NoteSerializer(StrictSerializer):
+    note = StrictCharField(required=False, allow_blank=True, max_length=500, default="")
 
 
 class EditSerializer(NoteSerializer):
-    headline = serializers.CharField(max_length=200)
-    body = serializers.CharField(max_length=2000)
-    cta = serializers.CharField(max_length=40)
+    headline = StrictCharField(max_length=200)
+    body = StrictCharField(max_length=2000)
+    cta = StrictCharField(max_length=40)
 
 
-class PerformanceRowSerializer(serializers.Serializer):
-    creative_id = serializers.IntegerField()
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "One creative's numbers for one day. The fields are read as below; a "
+        "row that is wrong (not a whole number, clicks above impressions, a creative that "
+        "is not yours) is reported in `errors` and skipped, never refused.",
+        "properties": {
+            "creative_id": {"description": "The creative's id (a whole number)."},
+            "impressions": {"description": "A whole number, 0 or more."},
+            "clicks": {"description": "A whole number, 0 to impressions."},
+            "day": {"description": "YYYY-MM-DD; default today. Importing a day again replaces it."},
+        },
+    }
+)
+class PerformanceRowField(serializers.DictField):
+    """One row: any JSON object; performance_import reads it and reports what is wrong."""
+
+
+class PerformanceSerializer(StrictSerializer):
+    rows = serializers.ListField(child=PerformanceRowField(), max_length=MAX_PERFORMANCE_ROWS)
+
+
+class CreativesParamsSerializer(StrictSerializer):
+    status = serializers.ChoiceField(
+        choices=AdCreative.Status.choices,
+        required=False,
+        error_messages={"invalid_choice": f"expected one of {', '.join(AdCreative.Status.values)}"},
+        help_text="Only the creatives in this state; left out: all of them.",
+    )
+
+
+# --- answers (documentation: campaign_data, job_data and creative_data build them) ---------
+
+
+class CampaignOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    advertiser = serializers.CharField(help_text="The advertiser's name.")
+    name = serializers.CharField()
+    product = serializers.CharField()
+    description = serializers.CharField()
+    audience = serializers.CharField()
+    tone = serializers.CharField()
+    language = serializers.CharField()
+    objective = serializers.CharField()
+    keywords = serializers.ListField(child=serializers.CharField())
+    landing_url = serializers.CharField()
+    banned_terms = serializers.ListField(child=serializers.CharField())
+    category = serializers.ChoiceField(choices=RegulatedCategory.choices)
+    created_at = serializers.DateTimeField()
+
+
+class CategoryDecisionSerializer(serializers.Serializer):
+    category = serializers.CharField(help_text="The regulated category the ads fall in, or empty.")
+    source = serializers.ChoiceField(
+        choices=["declared", "detected", ""], help_text="Declared by the brief, or detected."
+    )
+    action = serializers.ChoiceField(
+        choices=["block", "review"], allow_null=True, help_text="Blocked, extra review, or none."
+    )
+    matched = serializers.ListField(child=serializers.CharField())
+    detected = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Every category the brief's words point at, with the words.",
+    )
+
+
+class CampaignDetailSerializer(CampaignOutSerializer):
+    category_decision = CategoryDecisionSerializer()
+
+
+class CampaignListSerializer(serializers.Serializer):
+    campaigns = CampaignOutSerializer(many=True, help_text="Newest first; 500 at most.")
+
+
+class DraftJobSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    campaign = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=DraftJob.Status.choices)
+    n = serializers.IntegerField(help_text="Drafts asked for.")
+    generated = serializers.IntegerField(help_text="Candidates the model wrote so far.")
+    kept = serializers.IntegerField(help_text="Drafts saved so far.")
+    adapter = serializers.CharField(allow_null=True)
+    base_model = serializers.CharField()
+    backend = serializers.CharField()
+    results = serializers.DictField(help_text="Candidates dropped by reason, timings.")
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class DraftJobCreatedSerializer(DraftJobSerializer):
+    url = serializers.CharField(help_text="Follow the job here.")
+
+
+class CreativeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    campaign = serializers.IntegerField()
+    job = serializers.IntegerField(allow_null=True)
+    headline = serializers.CharField()
+    body = serializers.CharField()
+    cta = serializers.CharField()
+    status = serializers.ChoiceField(choices=AdCreative.Status.choices)
+    needs_review = serializers.BooleanField(help_text="A regulated category: extra review.")
+    checks = serializers.DictField(help_text="Every hard check's result.")
+    repairs = serializers.ListField(child=serializers.JSONField(), help_text="What was repaired.")
+    rank = serializers.IntegerField(help_text="1 = best of its job.")
+    score = serializers.FloatField()
+    reasons = serializers.ListField(child=serializers.JSONField(), help_text="Why it ranks so.")
+    adapter = serializers.CharField(allow_null=True)
+    base_model = serializers.CharField()
+    seed = serializers.IntegerField(allow_null=True)
+    decoding = serializers.DictField()
     impressions = serializers.IntegerField()
     clicks = serializers.IntegerField()
-    day = serializers.CharField(required=False)
+    reviewed_by = serializers.CharField(allow_null=True)
+    reviewed_at = serializers.DateTimeField(allow_null=True)
 
 
-class PerformanceSerializer(serializers.Serializer):
-    rows = serializers.ListField(child=serializers.DictField(), max_length=MAX_PERFORMANCE_ROWS)
+class CreativeListSerializer(serializers.Serializer):
+    creatives = CreativeSerializer(many=True, help_text="1000 at most.")
+
+
+class DraftBlockedSerializer(ErrorSerializer):
+    category = CategoryDecisionSerializer()
+
+
+class PerformanceReportSerializer(serializers.Serializer):
+    imported = serializers.IntegerField(help_text="Rows stored.")
+    errors = serializers.ListField(
+        child=serializers.CharField(), help_text="`rows[i]: field: what is wrong` per bad row."
+    )
+
+
+class CSVRenderer(BaseRenderer):
+    """Lets content negotiation accept `Accept: text/csv`; errors are still JSON."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return JSONRenderer().render(data)  # errors only: the export is an HttpResponse
+
+
+NO_SUCH_CAMPAIGN = "No such campaign of yours (another advertiser's is a 404 too)."
+NO_SUCH_CREATIVE = "No such creative of yours (another advertiser's is a 404 too)."
+
+
+# --- views --------------------------------------------------------------------------------
 
 
 class CampaignsView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="The user's campaigns")
+    @extend_schema(
+        parameters=error_headers(),
+        responses={200: CampaignListSerializer, **errors()},
+        summary="The user's campaigns",
+        operation_id="ads_campaigns_retrieve",
+    )
     def get(self, request: Request) -> Response:
         campaigns = selectors.campaigns_visible(user=request.user)[:500]
         return Response({"campaigns": [campaign_data(c) for c in campaigns]})
 
     @extend_schema(
         request=CampaignSerializer,
-        responses={201: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="Bad field")},
+        parameters=error_headers(),
+        responses={
+            201: CampaignOutSerializer,
+            **errors(
+                bad_request="A bad field (an advertiser that is not yours among them): the "
+                "field errors.",
+                forbidden="The user acts for no advertiser.",
+            ),
+        },
         summary="Create a campaign (a brief) for one of the user's advertisers",
     )
     def post(self, request: Request) -> Response:
+        if not selectors.advertisers_of(user=request.user).exists():
+            return Response(
+                {"detail": "You act for no advertiser: an advertiser's admin invites members."},
+                status=status.HTTP_403_FORBIDDEN,
+            )
         serializer = CampaignSerializer(data=request.data, user=request.user)
         serializer.is_valid(raise_exception=True)
         campaign = serializer.save(created_by=request.user)
@@ -165,7 +408,15 @@ class CampaignsView(APIView):
 class CampaignView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: None}, summary="One campaign")
+    @extend_schema(
+        parameters=error_headers(),
+        responses={
+            200: CampaignDetailSerializer,
+            **errors(not_found=NO_SUCH_CAMPAIGN, path_ids=True),
+        },
+        summary="One campaign",
+        operation_id="ads_campaigns_retrieve_2",
+    )
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = selectors.campaign_for(user=request.user, campaign_id=campaign_id)
         decision = drafting.campaign_decision(campaign)
@@ -174,14 +425,21 @@ class CampaignView(APIView):
 
 class CampaignDraftsView(APIView):
     permission_classes = [permissions.IsAuthenticated]
+    parser_classes = FORM_PARSERS
 
     @extend_schema(
         request=DraftSerializer,
+        parameters=error_headers(),
         responses={
-            202: OpenApiTypes.OBJECT,
-            400: OpenApiResponse(description="Bad n, or a brief that cannot be drafted"),
-            403: OpenApiResponse(description="A blocked regulated category"),
-            404: None,
+            202: DraftJobCreatedSerializer,
+            **errors(
+                bad_request="A bad n (the field errors), or a brief that cannot be drafted "
+                '(`{"detail"}`, naming its field: one saved outside the API).',
+                forbidden="A blocked regulated category: the decision in `category`.",
+                forbidden_body=DraftBlockedSerializer,
+                not_found=NO_SUCH_CAMPAIGN,
+                path_ids=True,
+            ),
         },
         summary="Draft creatives for a campaign (a job for a gpu worker)",
     )
@@ -208,23 +466,40 @@ class CampaignCreativesView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(
-        responses={200: OpenApiTypes.OBJECT, 404: None}, summary="A campaign's creatives"
+        parameters=[CreativesParamsSerializer, *error_headers()],
+        responses={
+            200: CreativeListSerializer,
+            **errors(
+                bad_request="A bad status: the parameter's error.",
+                not_found=NO_SUCH_CAMPAIGN,
+                path_ids=True,
+            ),
+        },
+        summary="A campaign's creatives",
     )
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = selectors.campaign_for(user=request.user, campaign_id=campaign_id)
-        wanted = request.query_params.get("status") or None
-        if wanted is not None and wanted not in AdCreative.Status.values:
-            allowed = ", ".join(AdCreative.Status.values)
-            return Response({"status": [f"expected one of {allowed}"]}, status=400)
+        params = CreativesParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        wanted = params.validated_data.get("status")
         creatives = selectors.campaign_creatives(campaign=campaign, status=wanted)[:1000]
         return Response({"creatives": [creative_data(c) for c in creatives]})
 
 
 class CampaignExportView(APIView):
     permission_classes = [permissions.IsAuthenticated]
+    renderer_classes = [JSONRenderer, CSVRenderer]
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, 404: None},
-                   summary="The campaign's approved creatives as CSV")  # fmt: skip
+    @extend_schema(
+        parameters=[OpenApiParameter("format", exclude=True), *error_headers()],
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                TEXT, description="The approved creatives, one a row, with a header row."
+            ),
+            **errors(not_found=NO_SUCH_CAMPAIGN, path_ids=True),
+        },
+        summary="The campaign's approved creatives as CSV",
+    )
     def get(self, request: Request, campaign_id: int) -> HttpResponse:
         campaign = selectors.campaign_for(user=request.user, campaign_id=campaign_id)
         response = HttpResponse(
@@ -233,29 +508,53 @@ class CampaignExportView(APIView):
         response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}.csv"'
         return response
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        """An error is JSON, whatever the Accept header asked for."""
+        if isinstance(response, Response):
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
 
 class DraftJobView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: None}, summary="A draft job")
+    @extend_schema(
+        parameters=error_headers(),
+        responses={
+            200: DraftJobSerializer,
+            **errors(not_found="No such draft job of yours.", path_ids=True),
+        },
+        summary="A draft job",
+    )
     def get(self, request: Request, job_id: int) -> Response:
         return Response(job_data(selectors.draft_job_for(user=request.user, job_id=job_id)))
 
 
+def _review_schema(request_serializer, summary: str, refused: str):
+    return extend_schema(
+        request=request_serializer,
+        parameters=error_headers(),
+        responses={
+            200: CreativeSerializer,
+            **errors(
+                bad_request="A bad field: the field errors.",
+                not_found=NO_SUCH_CREATIVE,
+                path_ids=True,
+                conflict=refused,
+            ),
+        },
+        summary=summary,
+    )
+
+
 class CreativeReviewView(APIView):
+    """approve, reject or edit a creative (audited); each URL its own subclass below."""
+
     permission_classes = [permissions.IsAuthenticated]
+    parser_classes = FORM_PARSERS
     action = ""  # approve, reject or edit
 
-    @extend_schema(
-        request=EditSerializer,
-        responses={
-            200: OpenApiTypes.OBJECT,
-            400: OpenApiResponse(description="Bad field"),
-            404: None,
-            409: OpenApiResponse(description="Refused: a failed check, or needs a reviewer"),
-        },
-        summary="Approve, reject or edit a creative (audited)",
-    )
     def post(self, request: Request, creative_id: int) -> Response:
         creative = selectors.creative_for(user=request.user, creative_id=creative_id)
         serializer_class = EditSerializer if self.action == "edit" else NoteSerializer
@@ -278,12 +577,49 @@ class CreativeReviewView(APIView):
         return Response(creative_data(creative))
 
 
+class CreativeApproveView(CreativeReviewView):
+    action = "approve"
+
+    @_review_schema(
+        NoteSerializer,
+        "Approve a creative (audited)",
+        "Refused: the creative fails a hard check, or is in a regulated category that "
+        "Plaza's ad reviewers approve.",
+    )
+    def post(self, request: Request, creative_id: int) -> Response:
+        return super().post(request, creative_id)
+
+
+class CreativeRejectView(CreativeReviewView):
+    action = "reject"
+
+    @_review_schema(NoteSerializer, "Reject a creative (audited)", "Refused, with the reason.")
+    def post(self, request: Request, creative_id: int) -> Response:
+        return super().post(request, creative_id)
+
+
+class CreativeEditView(CreativeReviewView):
+    action = "edit"
+
+    @_review_schema(
+        EditSerializer,
+        "Edit a creative (audited; an approved one goes back to draft)",
+        "Refused: the edit fails a hard check (named, with the details).",
+    )
+    def post(self, request: Request, creative_id: int) -> Response:
+        return super().post(request, creative_id)
+
+
 class PerformanceView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(
         request=PerformanceSerializer,
-        responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="Not a row list")},
+        parameters=error_headers(),
+        responses={
+            200: PerformanceReportSerializer,
+            **errors(bad_request='Not `{"rows": [object, ...]}`: the field errors.'),
+        },
         summary="Import impressions and clicks per creative and day",
     )
     def post(self, request: Request) -> Response:

@@ -23,17 +23,17 @@ urlpatterns = [
     path("ads/jobs/<int:job_id>", api.DraftJobView.as_view(), name="api-ads-job"),
     path(
         "ads/creatives/<int:creative_id>/approve",
-        api.CreativeReviewView.as_view(action="approve"),
+        api.CreativeApproveView.as_view(),
         name="api-ads-approve",
     ),
     path(
         "ads/creatives/<int:creative_id>/reject",
-        api.CreativeReviewView.as_view(action="reject"),
+        api.CreativeRejectView.as_view(),
         name="api-ads-reject",
     ),
     path(
         "ads/creatives/<int:creative_id>/edit",
-        api.CreativeReviewView.as_view(action="edit"),
+        api.CreativeEditView.as_view(),
         name="api-ads-edit",
     ),
     path("ads/performance", api.PerformanceView.as_view(), name="api-ads-performance"),

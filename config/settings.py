@@ -263,17 +263,30 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 50,
+    # JSON in, JSON out, as the schema says (a view that takes forms too names them).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Plaza API",
     "DESCRIPTION": "Posts ingestion, search, answers and ads. Authenticate with "
-    "`Authorization: Token <key>`.",
+    "`Authorization: Token <key>` (or a session). Bodies are JSON unless an operation lists "
+    "other media types (another is a 415); answers are JSON unless it says otherwise (an "
+    "`Accept` that allows neither is a 406). Every error an operation gives is documented "
+    "with its body: `{\"detail\": ...}`, or the fields that were wrong and why.",
     "VERSION": "1",
+    # 3.1: JSON Schema's `contains` says that a batch of posts needs one valid post.
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI from the drf-spectacular-sidecar package: no CDN needed.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AnswerStatusEnum": "search.models.Answer.Status",
+        "DraftJobStatusEnum": "ads.models.DraftJob.Status",
+        "CreativeStatusEnum": "ads.models.AdCreative.Status",
+    },
 }
 
 # --- posts ------------------------------------------------------------------------------
