@@ -143,7 +143,9 @@ def test_read_list_and_filters(ingester, reader):
 
 
 def test_patch_edits_and_hides_then_delete(ingester, reader):
-    """Hidden and deleted posts disappear for readers; moderators still see them."""
+    """Hidden posts disappear for readers, not for moderators; a deleted post is a 404 for
+    everyone (moderators are told it is deleted and still list it with include_removed),
+    editing it a 409, deleting it again a 204."""
     pk = client_for(ingester).post(URL, payload("a"), format="json").json()["posts"][0]["id"]
     moderator = client_for(ingester)
 
@@ -163,8 +165,13 @@ def test_patch_edits_and_hides_then_delete(ingester, reader):
     assert client_for(reader).delete(f"{URL}/{pk}").status_code == 403
     assert moderator.delete(f"{URL}/{pk}").status_code == 204
     assert client_for(reader).get(f"{URL}/{pk}").status_code == 404
-    assert moderator.get(f"{URL}/{pk}").json()["deleted"] is True
+    gone = moderator.get(f"{URL}/{pk}")
+    assert gone.status_code == 404 and gone.json() == {"detail": "This post is deleted."}
+    listed = moderator.get(URL, {"include_removed": "true"}).json()["results"]
+    assert [(p["id"], p["deleted"]) for p in listed] == [(pk, True)]
+    assert client_for(reader).get(URL, {"include_removed": "true"}).json()["results"] == []
     assert moderator.patch(f"{URL}/{pk}", {"text": "again"}, format="json").status_code == 409
+    assert moderator.delete(f"{URL}/{pk}").status_code == 204
     assert Post.objects.get(pk=pk).deleted_at is not None
 
 
@@ -174,3 +181,56 @@ def test_openapi_schema_describes_the_posts_api(reader):
     schema = response.json()
     assert {"/api/posts", "/api/posts/{id}"} <= set(schema["paths"])
     assert "post" in schema["paths"]["/api/posts"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "says"),
+    [
+        ({"until": ""}, "until", "is empty"),
+        ({"author": ""}, "author", "is empty"),
+        ({"include_removed": "yes"}, "include_removed", "valid boolean"),
+        ({"source": " demo"}, "source", "not letters, digits"),
+        ({"page_size": "0"}, "page_size", "from 1"),
+        ({"page_size": "ten"}, "page_size", "from 1"),
+    ],
+)
+def test_a_bad_or_empty_filter_is_a_400_naming_it(reader, params, field, says):
+    """An empty parameter is not "left out", and a value the schema does not allow is
+    refused by name: the parameter, and what was wrong."""
+    response = client_for(reader).get(URL, params)
+    assert response.status_code == 400
+    body = response.json()
+    assert list(body) == [field] and says in body[field][0]
+
+
+def test_a_large_page_size_reads_as_the_largest(ingester, reader):
+    client_for(ingester).post(URL, payload("a", "b"), format="json")
+    response = client_for(reader).get(URL, {"page_size": "100000"})
+    assert response.status_code == 200 and len(response.json()["results"]) == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"likes": "5"}, {"likes": True}, {"hidden": 1}, {"hidden": "true"}, {"text": 5}],
+)
+def test_an_edit_takes_json_types_only(ingester, change):
+    """PATCH takes the JSON type each field has in the schema: no "5" for 5, no 1 for true."""
+    pk = client_for(ingester).post(URL, payload("a"), format="json").json()["posts"][0]["id"]
+    response = client_for(ingester).patch(f"{URL}/{pk}", change, format="json")
+    assert response.status_code == 400 and list(response.json()) == list(change)
+
+
+def test_bodies_are_json_only(ingester):
+    """A form body is a 415, not a misread batch."""
+    response = client_for(ingester).post(URL, {"posts": "x"}, format="multipart")
+    assert response.status_code == 415
+    assert "multipart/form-data" in response.json()["detail"]
+
+
+def test_an_id_sent_as_a_whole_float_is_that_integer(ingester):
+    """JSON has one kind of number: an id of 7.0 is the post 7, not a type error."""
+    body = payload("x")
+    body["posts"][0]["id"] = 7.0
+    response = client_for(ingester).post(URL, body, format="json")
+    assert response.status_code == 201
+    assert response.json()["posts"][0]["external_id"] == "7"
