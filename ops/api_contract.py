@@ -140,10 +140,13 @@ class StrictCharField(serializers.CharField):
 
 class StrictIntegerField(serializers.IntegerField):
     """An integer: a JSON number without a fraction, never a string or a boolean (in a
-    query string or form: the digits of one)."""
+    query string or form: its digits, with a minus sign if it has one; not " 5", "5.0" or
+    "1_000", which Python's int() would read)."""
 
     def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool) or (isinstance(data, str) and not _from_form(self)):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, str) and not (_from_form(self) and re.fullmatch(r"-?[0-9]+", data)):
             self.fail("invalid")
         return super().to_internal_value(data)
 
