@@ -10,7 +10,8 @@
 
 An answer is readable by whoever asked for it (the signed-in user, or the browser session
 that created it) and by staff; anyone else gets 404. Creating answers is rate-limited
-per user (signed out: per address): 429 with Retry-After.
+per user (signed out: per address): 429 with Retry-After. The schema (/api/schema)
+documents every answer, errors included.
 """
 
 from __future__ import annotations
@@ -25,14 +26,21 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ops.api_contract import (
+    TEXT,
+    StrictBooleanField,
+    StrictCharField,
+    StrictSerializer,
+    error_headers,
+    errors,
+)
 from posts.models import Post
 from search.answers import (
     AnswerRateLimited,
@@ -125,13 +133,152 @@ def answer_data(answer: Answer, request: HttpRequest | None = None) -> dict:
     }
 
 
-class AnswerCreateSerializer(serializers.Serializer):
-    q = serializers.CharField(max_length=MAX_QUERY_CHARS, help_text="The question; operators work.")
+class AnswerCreateSerializer(StrictSerializer):
+    q = StrictCharField(max_length=MAX_QUERY_CHARS, help_text="The question; operators work.")
 
 
-class FeedbackSerializer(serializers.Serializer):
+class FeedbackSerializer(StrictSerializer):
+    helpful = StrictBooleanField()
+    comment = StrictCharField(required=False, allow_blank=True, max_length=2000)
+
+
+# --- what the answers look like (documentation: answer_data builds them) -----------------
+
+
+class AnswerCreatedSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=Answer.Status.choices)
+    url = serializers.URLField(help_text="GET it here: the answer so far, or final.")
+    events_url = serializers.URLField(help_text="Follow it here as it is written (SSE).")
+
+
+class AnswerFiltersSerializer(serializers.Serializer):
+    phrases = serializers.ListField(child=serializers.CharField(), required=False)
+    excluded = serializers.ListField(child=serializers.CharField(), required=False)
+    authors = serializers.ListField(child=serializers.CharField(), required=False)
+    lang = serializers.CharField(allow_null=True, required=False)
+    since = serializers.DateField(allow_null=True, required=False)
+    until = serializers.DateField(allow_null=True, required=False)
+
+
+class CitationSerializer(serializers.Serializer):
+    n = serializers.IntegerField(help_text="The [n] in the text: retrieved[n - 1].")
+    post_id = serializers.CharField(help_text="The post's id at its source.")
+    written = serializers.BooleanField(help_text="Whether the model wrote this [n] itself.")
+    evidence = serializers.ListField(
+        child=serializers.CharField(), help_text="The post's sentences the answer rests on."
+    )
+
+
+class RetrievedSerializer(serializers.Serializer):
+    n = serializers.IntegerField()
+    removed = serializers.BooleanField(
+        required=False, help_text="Present (true) when the post is gone since: then only n."
+    )
+    post_id = serializers.CharField(required=False)
+    id = serializers.IntegerField(required=False)
+    author = serializers.CharField(required=False)
+    created_at = serializers.DateTimeField(required=False)
+    text = serializers.CharField(required=False)
+    url = serializers.CharField(required=False, help_text="The post's page.")
+
+
+class SentenceSerializer(serializers.Serializer):
+    text = serializers.CharField()
+    sources = serializers.ListField(child=serializers.IntegerField())
+    supported = serializers.BooleanField()
+    origin = serializers.ChoiceField(choices=["model", "post"])
+    evidence = serializers.CharField()
+
+
+class AnswerTimingsSerializer(serializers.Serializer):
+    retrieval_ms = serializers.FloatField(allow_null=True)
+    first_token_ms = serializers.FloatField(allow_null=True)
+    total_ms = serializers.FloatField(allow_null=True)
+
+
+class AnswerTokensSerializer(serializers.Serializer):
+    prompt = serializers.IntegerField()
+    completion = serializers.IntegerField()
+
+
+class AnswerSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    question = serializers.CharField()
+    filters = AnswerFiltersSerializer(help_text="The question's operators, as parsed.")
+    status = serializers.ChoiceField(choices=Answer.Status.choices)
+    text = serializers.CharField(help_text="So far, or final; it only grows.")
+    quoted = serializers.BooleanField(help_text="Every sentence shown is a post's own words.")
+    style = serializers.ChoiceField(choices=[("", "not yet"), *Answer.Style.choices])
+    cut_short = serializers.BooleanField(
+        help_text="The deadline stopped the model; the answer was completed from the posts."
+    )
+    citations = CitationSerializer(many=True)
+    retrieved = RetrievedSerializer(many=True, help_text="The posts read, numbered from 1.")
+    sentences = SentenceSerializer(many=True, help_text="What is shown, each supported.")
+    timings = AnswerTimingsSerializer()
+    tokens = AnswerTokensSerializer()
+    model = serializers.CharField()
+    error = serializers.CharField(help_text="Why it failed; empty otherwise.")
+
+
+class FeedbackRecordedSerializer(serializers.Serializer):
     helpful = serializers.BooleanField()
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    comment = serializers.CharField()
+
+
+def _json_data(schema: dict, description: str) -> dict:
+    return {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": schema,
+        "description": description,
+    }
+
+
+# One event of the stream, as Open API before 3.2 describes an event stream's schema.
+ANSWER_EVENT = {
+    "description": "One server-sent event: `event`, its `data` (JSON) and its `id`.",
+    "oneOf": [
+        {
+            "type": "object",
+            "required": ["event", "id", "data"],
+            "properties": {
+                "event": {"const": "token"},
+                "id": {
+                    "type": "string",
+                    "pattern": "^[0-9]+$",
+                    "description": "The characters of text so far: send it back as "
+                    "Last-Event-ID to resume after it.",
+                },
+                "data": _json_data(
+                    {
+                        "type": "object",
+                        "required": ["text"],
+                        "properties": {"text": {"type": "string"}},
+                    },
+                    '`{"text": ...}`: the new text (a checked sentence with its [n]).',
+                ),
+            },
+        },
+        {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"enum": ["done", "failed"]},
+                "data": _json_data(
+                    {"$ref": "#/components/schemas/Answer"},
+                    "The whole answer, as GET /api/answers/{id} gives it.",
+                ),
+            },
+        },
+    ],
+}
+
+NO_SUCH_ANSWER = (
+    "No such answer, or not yours: an answer is read by who asked for it (the user, or the "
+    "browser session) and by staff."
+)
 
 
 class AnswersView(APIView):
@@ -139,10 +286,17 @@ class AnswersView(APIView):
 
     @extend_schema(
         request=AnswerCreateSerializer,
-        responses={202: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="Bad q"),
-                   429: OpenApiResponse(description="Too many questions; see Retry-After")},
+        parameters=error_headers(too_many=True),
+        responses={
+            202: AnswerCreatedSerializer,
+            **errors(
+                bad_request="A bad q, or a malformed operator in it: the field errors.",
+                too_many="Too many questions in a minute (PLAZA_ANSWERS_PER_MINUTE): see "
+                "Retry-After.",
+            ),
+        },
         summary="Ask a question: the answer is written in the background",
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> Response:
         params = AnswerCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
@@ -176,7 +330,14 @@ class AnswersView(APIView):
 class AnswerView(APIView):
     permission_classes = [permissions.AllowAny]  # owner, session or staff: see answer_for
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="An answer, so far or final")
+    @extend_schema(
+        parameters=error_headers(),
+        responses={
+            200: AnswerSerializer,
+            **errors(not_found=NO_SUCH_ANSWER, path_ids=True),
+        },
+        summary="An answer, so far or final",
+    )
     def get(self, request: Request, answer_id) -> Response:
         answer = answer_fail_if_overdue(answer_id=answer_for(request, answer_id).pk)
         return Response(answer_data(answer, request))
@@ -245,7 +406,25 @@ class AnswerEventsView(APIView):
     renderer_classes = [JSONRenderer, EventStreamRenderer]
 
     @extend_schema(
-        responses={200: OpenApiResponse(description="text/event-stream")},
+        parameters=[
+            OpenApiParameter(
+                "Last-Event-ID",
+                TEXT,
+                OpenApiParameter.HEADER,
+                description="The last event's id: the stream resumes after it.",
+            ),
+            OpenApiParameter("format", exclude=True),
+            *error_headers(),
+        ],
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                ANSWER_EVENT,
+                description="Server-sent events: `token` with each new piece of text, then "
+                "one `done` or `failed` with the whole answer; `: keep-alive` comments "
+                "between. After 5 minutes the stream ends: reconnect with Last-Event-ID.",
+            ),
+            **errors(not_found=NO_SUCH_ANSWER, path_ids=True),
+        },
         summary="Follow an answer as it is written (server-sent events)",
     )
     def get(self, request: Request, answer_id):
@@ -265,8 +444,19 @@ class AnswerEventsView(APIView):
 class AnswerFeedbackView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(request=FeedbackSerializer, responses={201: OpenApiTypes.OBJECT},
-                   summary="Rate an answer")  # fmt: skip
+    @extend_schema(
+        request=FeedbackSerializer,
+        parameters=error_headers(),
+        responses={
+            201: FeedbackRecordedSerializer,
+            **errors(
+                bad_request="A bad field: the field errors.",
+                not_found=NO_SUCH_ANSWER,
+                path_ids=True,
+            ),
+        },
+        summary="Rate an answer (again: the new verdict replaces yours)",
+    )
     def post(self, request: Request, answer_id) -> Response:
         answer = answer_for(request, answer_id)
         params = FeedbackSerializer(data=request.data)

@@ -3,19 +3,27 @@
     GET /api/search?q=vacunas lang:es&k=10&offset=0&recency=1
     GET /api/search/status            (staff)
 
-Any signed-in user (token or session) may search; the status is for staff.
+Any signed-in user (token or session) may search; the status is for staff. The schema
+(/api/schema) documents every answer, errors included.
 """
 
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ops.api_contract import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictSerializer,
+    error_headers,
+    errors,
+)
 from search import selectors
 from search.query import MAX_QUERY_CHARS, QueryError, parse_query
 from search.selectors import MAX_K, SearchHit
@@ -25,24 +33,24 @@ MAX_OFFSET = 10_000  # deeper pages cost a deeper candidate list on every reques
 # --- serializers --------------------------------------------------------------------------
 
 
-class SearchParamsSerializer(serializers.Serializer):
-    q = serializers.CharField(
+class SearchParamsSerializer(StrictSerializer):
+    q = StrictCharField(
         max_length=MAX_QUERY_CHARS,
         help_text="Words and operators: from:handle lang:es since:YYYY-MM-DD until:YYYY-MM-DD "
-        '"exact phrase" -word.',
+        '"exact phrase" -word. A malformed operator is a 400 that names it.',
     )
-    k = serializers.IntegerField(
+    k = StrictIntegerField(
         required=False, default=10, min_value=1, max_value=MAX_K, help_text="Results per page."
     )
-    offset = serializers.IntegerField(
+    offset = StrictIntegerField(
         required=False,
         default=0,
         min_value=0,
         max_value=MAX_OFFSET,
         help_text="Results to skip: the previous page's next_offset.",
     )
-    recency = serializers.BooleanField(
-        required=False, default=False, help_text="Boost newer posts (1) or not (0)."
+    recency = StrictBooleanField(
+        required=False, default=False, help_text="Boost newer posts (1, true) or not (0, false)."
     )
 
 
@@ -98,8 +106,55 @@ class SearchResponseSerializer(serializers.Serializer):
     timings_ms = serializers.DictField(child=serializers.FloatField())
 
 
-class ErrorsSerializer(serializers.Serializer):
-    q = serializers.ListField(child=serializers.CharField(), required=False)
+class BuildingSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    embed_model = serializers.CharField()
+    posts_done = serializers.IntegerField()
+    posts_total = serializers.IntegerField()
+
+
+class SegmentSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    factory = serializers.CharField(help_text="The FAISS factory string it was built with.")
+    count = serializers.IntegerField(help_text="Vectors in it, tombstoned ones included.")
+    min_ts = serializers.IntegerField(help_text="Its oldest post's time, unix seconds.")
+    max_ts = serializers.IntegerField(help_text="Its newest post's time, unix seconds.")
+    tombstones = serializers.IntegerField()
+
+
+class GenerationFiguresSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    embed_model = serializers.CharField(help_text="The encoder this generation was built with.")
+    configured_model = serializers.CharField(help_text="PLAZA_EMBED_MODEL now.")
+    dim = serializers.IntegerField()
+    activated_at = serializers.DateTimeField(allow_null=True)
+    last_flush_at = serializers.DateTimeField(allow_null=True)
+    last_flush_posts = serializers.IntegerField()
+    last_flush_ms = serializers.FloatField()
+    last_flush_lag_s = serializers.FloatField()
+    bm25_docs = serializers.IntegerField()
+    bm25_built_at = serializers.DateTimeField(allow_null=True)
+    bm25_build_ms = serializers.FloatField()
+    reconciled_at = serializers.DateTimeField(allow_null=True)
+    reconcile_report = serializers.DictField(help_text="The last reconcile's counts.")
+    vectors = serializers.IntegerField()
+    sealed_segments = serializers.IntegerField()
+    active_vectors = serializers.IntegerField()
+    tombstones = serializers.IntegerField()
+    segments = SegmentSerializer(many=True, help_text="The sealed segments.")
+
+
+class IndexFiguresSerializer(serializers.Serializer):
+    queued = serializers.IntegerField(help_text="Changes waiting to be indexed.")
+    freshness_lag_s = serializers.FloatField(
+        help_text="Age of the oldest change not yet searchable (0 with none waiting)."
+    )
+    generation = GenerationFiguresSerializer(
+        allow_null=True, help_text="The live generation; null before the first is built."
+    )
+    building = BuildingSerializer(
+        required=False, help_text="Only while a new generation is being built."
+    )
 
 
 # --- views --------------------------------------------------------------------------------
@@ -109,13 +164,10 @@ class SearchView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(
-        parameters=[SearchParamsSerializer],
+        parameters=[SearchParamsSerializer, *error_headers()],
         responses={
             200: SearchResponseSerializer,
-            400: OpenApiResponse(
-                ErrorsSerializer,
-                description="A bad parameter or a malformed operator: the field errors.",
-            ),
+            **errors(bad_request="A bad parameter or a malformed operator: the field errors."),
         },
         summary="Search posts (hybrid dense + BM25, X-style operators)",
     )
@@ -147,7 +199,8 @@ class SearchStatusView(APIView):
     permission_classes = [permissions.IsAdminUser]
 
     @extend_schema(
-        responses={200: OpenApiTypes.OBJECT},
+        parameters=error_headers(),
+        responses={200: IndexFiguresSerializer, **errors(forbidden="For staff only.")},
         summary="The index's ops figures (staff)",
         description="Queue size, freshness lag, and the live generation's vectors, segments, "
         "tombstones, BM25 build and last reconcile; `building` while a rebuild runs.",

@@ -87,10 +87,16 @@ def test_search_requires_a_signed_in_user(client, reader, indexed_posts):
         ({"q": ""}, "q"),
         ({"q": "   "}, "q"),
         ({"q": None}, "q"),
+        ({"k": ""}, "k"),
+        ({"offset": ""}, "offset"),
+        ({"recency": "yes"}, "recency"),
+        ({"recency": ""}, "recency"),
+        ({"k": "1_0"}, "k"),
     ],
 )
 def test_bad_parameters_are_400_with_the_field(reader, index_dir, params, field):
-    """Out-of-range or malformed k, offset, recency, and an empty q, are field errors."""
+    """Out-of-range or malformed k, offset, recency, and an empty q, are field errors; so is
+    a parameter given empty (k=), never read as left out."""
     query = {"q": "bread", **params}
     query = {name: value for name, value in query.items() if value is not None}
     response = client_for(reader).get(URL, query)
