@@ -225,7 +225,7 @@ class EditSerializer(NoteSerializer):
         "is not yours) is reported in `errors` and skipped, never refused.",
         "properties": {
             "creative_id": {"description": "The creative's id (a whole number)."},
-            "impressions": {"description": "A whole number, 0 or more."},
+            "impressions": {"description": f"A whole number, 0 to {review.MAX_DAILY_COUNT}."},
             "clicks": {"description": "A whole number, 0 to impressions."},
             "day": {"description": "YYYY-MM-DD; default today. Importing a day again replaces it."},
         },

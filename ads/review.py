@@ -41,6 +41,9 @@ EXPORT_COLUMNS = (
     "approved_at",
 )
 PERFORMANCE_COLUMNS = ("creative_id", "impressions", "clicks")  # and optional "day"
+# A day's impressions or clicks, at most: far above any real ad, and low enough that a
+# creative's totals over every day fit its 64-bit columns (a larger number was a 500).
+MAX_DAILY_COUNT = 10**12
 
 
 class ReviewError(ValueError):
@@ -159,6 +162,9 @@ def _count(value, where: str, name: str, errors: list[str]) -> int | None:
         return None
     if number < 0:
         errors.append(f"{where}: {name}: must be >= 0")
+        return None
+    if number > MAX_DAILY_COUNT and name != "creative_id":
+        errors.append(f"{where}: {name}: must be at most {MAX_DAILY_COUNT}")
         return None
     return number
 

@@ -128,3 +128,26 @@ def test_starting_a_run_needs_the_training_permission(advertisers, make_user):
     client = _client(viewer)
     assert b"Start training" not in client.get("/ads/adapters").content
     assert client.post("/ads/adapters", {"name": "nope", "steps": 3}).status_code == 403
+
+
+def test_performance_rows_with_numbers_too_large_are_reported_not_a_500(advertisers):
+    """POST /api/ads/performance: a day's count above review.MAX_DAILY_COUNT (10**12) is a
+    row error naming the field; the good row beside it is stored."""
+    from ads.models import AdCreative, Campaign
+
+    campaign = Campaign.objects.create(
+        advertiser=advertisers["acme"], name="c", description="two words"
+    )
+    creative = AdCreative.objects.create(campaign=campaign, headline="h", body="b", cta="Shop now")
+    rows = [
+        {"creative_id": creative.pk, "impressions": 10**24, "clicks": 1},
+        {"creative_id": creative.pk, "impressions": 100, "clicks": 5, "day": "2024-01-02"},
+    ]
+    response = _client(advertisers["alice"]).post(
+        "/api/ads/performance", {"rows": rows}, content_type="application/json"
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "imported": 1,
+        "errors": ["rows[0]: impressions: must be at most 1000000000000"],
+    }
