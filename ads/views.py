@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ads import checks, drafting, members, review, selectors, services
 from ads.forms import (
@@ -22,6 +22,7 @@ from ads.models import Adapter
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def adapters(request: HttpRequest) -> HttpResponse:
     """The adapters the user may see, recent training runs, and (with permission) a form
     to start one."""
@@ -59,6 +60,7 @@ def adapters(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def training_run(request: HttpRequest, run_id: int) -> HttpResponse:
     """One run: a progress bar and a loss chart that follow it live."""
     run = selectors.training_run_for(user=request.user, run_id=run_id)
@@ -66,6 +68,7 @@ def training_run(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def training_run_progress(request: HttpRequest, run_id: int) -> JsonResponse:
     run = selectors.training_run_for(user=request.user, run_id=run_id)
     return JsonResponse(
@@ -131,6 +134,7 @@ def _studio_page(
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def studio(request: HttpRequest) -> HttpResponse:
     """The user's campaigns and a form for a new one; for an advertiser's admin, its
     members and a form to invite one."""
@@ -189,6 +193,7 @@ def member_invite(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """A campaign: its brief, a form to draft, the jobs and the creatives to review."""
     found = selectors.campaign_for(user=request.user, campaign_id=campaign_id)
@@ -223,6 +228,7 @@ def campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def draft_job_progress(request: HttpRequest, job_id: int) -> JsonResponse:
     job = selectors.draft_job_for(user=request.user, job_id=job_id)
     return JsonResponse(
@@ -276,6 +282,7 @@ def creative_review(request: HttpRequest, creative_id: int, action: str) -> Http
 
 
 @login_required
+@require_GET
 def campaign_export(request: HttpRequest, campaign_id: int) -> HttpResponse:
     found = selectors.campaign_for(user=request.user, campaign_id=campaign_id)
     response = HttpResponse(

@@ -163,8 +163,8 @@ GET_TABLE: dict[str, tuple[Expected, ...]] = {
 # --- unsafe methods on the studio and the API ----------------------------------------------
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 UNSAFE_SCOPE = ("ads/", "api/", "search/answers")  # route prefixes probed with them
-ANY = frozenset(UNSAFE_METHODS)
 POST = frozenset({"POST"})
+NONE = frozenset()  # a page that only reads: 405 to every unsafe method
 
 
 def on(method: str, answer: Expected, *, other: Expected = 405) -> dict[str, Expected]:
@@ -175,24 +175,23 @@ def on(method: str, answer: Expected, *, other: Expected = 405) -> dict[str, Exp
 # Every studio and API route, and the search page's answer endpoints: (the unsafe methods
 # its view handles, what the signed-out get, what B's admin gets), an answer being one for
 # every method or one per method, None where the call is not probed (anyone may ask). B
-# names A's rows in the path, or A as the advertiser in the body. The pages' views that
-# check no method render PUT, PATCH and DELETE as they render GET: B sees only B's own
-# page there, and A's rows are still 404.
+# names A's rows in the path, or A as the advertiser in the body. Every page names the
+# methods it takes, so any other is 405 (after the sign-in check).
 # fmt: off
 UNSAFE_TABLE: dict[str, tuple[frozenset, object, object]] = {
     # Anyone may ask (that POST is not probed); feedback is for the answer's asker.
     "search/answers":                                (POST, on("POST", None), on("POST", None)),
     "search/answers/<uuid:answer_id>/feedback":      (POST, on("POST", 404), on("POST", 404)),
-    "ads/adapters":                                  (ANY,  SI,  on("POST", 400, other=200)),
-    "ads/training/<int:run_id>":                     (ANY,  SI,  404),
-    "ads/training/<int:run_id>/progress":            (ANY,  SI,  404),
+    "ads/adapters":                                  (POST, SI,  on("POST", 400)),
+    "ads/training/<int:run_id>":                     (NONE, SI,  405),
+    "ads/training/<int:run_id>/progress":            (NONE, SI,  405),
     "ads/training/<int:run_id>/cancel":              (POST, SI,  on("POST", 404)),
-    "ads/studio":                                    (ANY,  SI,  on("POST", 400, other=200)),
+    "ads/studio":                                    (POST, SI,  on("POST", 400)),
     "ads/members/invite":                            (POST, SI,  on("POST", 400)),
-    "ads/campaigns/<int:campaign_id>":               (ANY,  SI,  404),
-    "ads/campaigns/<int:campaign_id>/export.csv":    (ANY,  SI,  404),
+    "ads/campaigns/<int:campaign_id>":               (POST, SI,  on("POST", 404)),
+    "ads/campaigns/<int:campaign_id>/export.csv":    (NONE, SI,  405),
     "ads/campaigns/<int:campaign_id>/performance":   (POST, SI,  on("POST", 404)),
-    "ads/jobs/<int:job_id>/progress":                (ANY,  SI,  404),
+    "ads/jobs/<int:job_id>/progress":                (NONE, SI,  405),
     "ads/creatives/<int:creative_id>/<str:action>":  (POST, SI,  on("POST", 404)),
     # DRF checks permissions before the method: PostPermission refuses B every write.
     "api/posts":                                     (POST, 401, 403),
