@@ -20,7 +20,6 @@ user's advertisers as the ids a new campaign may name.
 
 from __future__ import annotations
 
-from django.core.validators import URLValidator
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
@@ -54,8 +53,8 @@ from ops.api_contract import (
 )
 
 MAX_PERFORMANCE_ROWS = 5_000
-# A landing page's address as the schema spells it: http(s), a host name with a top-level
-# domain, an optional path. Every one passes Django's URLValidator, which checks it too.
+# A landing page's address: http(s), a host name with a top-level domain, an optional path
+# (printable ASCII). Every one passes Django's URLValidator too; the pattern is the rule.
 LANDING_URL = (
     r"https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
     r"(?:[/?#][!-~]*)?"
@@ -183,7 +182,6 @@ class CampaignSerializer(serializers.ModelSerializer):
         max_length=200,
         required=False,
         allow_blank=True,
-        validators=[URLValidator(schemes=["http", "https"])],
     )
     banned_terms = serializers.ListField(
         child=StrictCharField(max_length=100), max_length=100, required=False

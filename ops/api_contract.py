@@ -63,7 +63,17 @@ def trimmed_text_pattern(*, min_length: int | None, max_length: int | None, blan
         core = f"{VISIBLE_CHAR}(?:{TEXT_CHAR}{middle}{VISIBLE_CHAR})?"
     else:
         core = f"{VISIBLE_CHAR}{TEXT_CHAR}{middle}{VISIBLE_CHAR}"
-    return rf"^{SPACE}*(?:{core}){'?' if blank else ''}{SPACE}*$"
+    return _around(core, trimmed=True, blank=blank)
+
+
+def _around(core: str, *, trimmed: bool, blank: bool) -> str:
+    """The pattern of `core`, with the whitespace DRF trims around it, and for a field
+    that allows blank text, whitespace alone. Never the empty string: drf-spectacular
+    offers that as its own `oneOf` branch (`maxLength: 0`), which must not overlap."""
+    if not trimmed:
+        return f"^(?:{core})$"
+    alone = f"{SPACE}+|" if blank else ""
+    return f"^(?:{alone}{SPACE}*(?:{core}){SPACE}*)$"
 
 
 def _from_form(field: serializers.Field) -> bool:
@@ -206,9 +216,9 @@ class StrictCharFieldExtension(OpenApiSerializerFieldExtension):
         if direction == "response" or field.read_only or "format" in schema:
             return schema
         if field.core is not None:
-            around = f"{SPACE}*" if field.trim_whitespace else ""
-            blank = "?" if field.allow_blank else ""
-            schema["pattern"] = f"^{around}(?:{field.core}){blank}{around}$"
+            schema["pattern"] = _around(
+                field.core, trimmed=field.trim_whitespace, blank=field.allow_blank
+            )
         elif field.trim_whitespace:
             schema["pattern"] = trimmed_text_pattern(
                 min_length=field.text_min_length,
@@ -218,7 +228,7 @@ class StrictCharFieldExtension(OpenApiSerializerFieldExtension):
         elif field.visible:
             schema["pattern"] = VISIBLE_TEXT_PATTERN
         else:
-            schema["pattern"] = rf"^{TEXT_CHAR}*$"
+            schema["pattern"] = rf"^{TEXT_CHAR}+$"
         return schema
 
 
