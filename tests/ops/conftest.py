@@ -3,6 +3,7 @@ filesystem broker of their own, and a few posts to index."""
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -108,13 +109,19 @@ def down_broker():
 
 @contextmanager
 def celery_broker(url: str, transport_options: dict):
-    """The Celery app's broker settings changed for a while, then put back."""
+    """The Celery app's broker settings changed for a while, then put back. Celery reads
+    the CELERY_BROKER_URL variable before its own setting, so that changes too."""
     from celery import current_app
 
     conf = current_app.conf
-    saved = conf.broker_url, conf.broker_transport_options
+    saved = conf.broker_url, conf.broker_transport_options, os.environ.get("CELERY_BROKER_URL")
     conf.broker_url, conf.broker_transport_options = url, transport_options
+    os.environ["CELERY_BROKER_URL"] = url
     try:
         yield
     finally:
-        conf.broker_url, conf.broker_transport_options = saved
+        conf.broker_url, conf.broker_transport_options, variable = saved
+        if variable is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = variable
