@@ -38,11 +38,13 @@ from rest_framework.utils import html
 TEXT = OpenApiTypes.STR
 EMPTY_MESSAGE = "is empty: give a value, or leave the parameter out"
 
-# The characters of text patterns. Python's str.strip() (DRF trims with it) also takes
-# \x1c-\x1f for whitespace, which other regular expression engines' \s does not: named, so
-# every engine reads these alike. NUL: DRF refuses it anywhere in a value.
-SPACE = r"[\s\x1c-\x1f]"
-VISIBLE_CHAR = r"[^\s\x00\x1c-\x1f]"  # the first and last character of a trimmed value
+# The characters of text patterns, named one by one: regular expression engines disagree on
+# \s (ECMA-262's, which JSON Schema validators use, leaves out \x1c-\x1f and U+0085 that
+# Python's str.strip() trims, and takes U+FEFF that it keeps). These are Python's
+# whitespace, as str.isspace() says. NUL: DRF refuses it anywhere in a value.
+_WHITESPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+SPACE = rf"[{_WHITESPACE}]"
+VISIBLE_CHAR = rf"[^{_WHITESPACE}\x00]"  # the first and last character of a trimmed value
 TEXT_CHAR = r"[^\x00]"
 # Not only whitespace, taken as sent.
 VISIBLE_TEXT_PATTERN = rf"^{TEXT_CHAR}*{VISIBLE_CHAR}{TEXT_CHAR}*$"
