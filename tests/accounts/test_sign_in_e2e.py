@@ -22,11 +22,34 @@ def browser(browser):
 
 def _sign_in(browser, username: str, password: str) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import WebDriverWait
 
     browser.find_element(By.NAME, "username").clear()
     browser.find_element(By.NAME, "username").send_keys(username)
     browser.find_element(By.NAME, "password").send_keys(password)
+    page = browser.find_element(By.TAG_NAME, "main")
     browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    WebDriverWait(browser, 10).until(staleness_of(page))  # the answer's page has replaced it
+
+
+def _main_shows(browser, *needles: str) -> str:
+    """The page's <main> text once it holds every needle: a click returns before the next
+    page has loaded, and <main> read in between is the old page's, or gone stale."""
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def text(driver) -> str:
+        return driver.find_element(By.TAG_NAME, "main").text
+
+    try:
+        WebDriverWait(browser, 10, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda driver: all(needle in text(driver) for needle in needles)
+        )
+    except TimeoutException:
+        pytest.fail(f"<main> never showed {needles}; it shows: {text(browser)!r}")
+    return text(browser)
 
 
 def test_the_seeded_member_signs_in_to_the_studio(live_server, browser, tmp_path, settings):
@@ -49,6 +72,7 @@ def test_the_seeded_member_signs_in_to_the_studio(live_server, browser, tmp_path
     WebDriverWait(browser, 10).until(url_to_be(f"{live_server.url}/accounts/login/"))
 
     _sign_in(browser, "demo", "not-the-password")
+    _main_shows(browser, "Please enter a correct username and password")
     error = browser.find_element(By.CSS_SELECTOR, "main .errors")
     assert "Please enter a correct username and password" in error.text
     assert browser.current_url == f"{live_server.url}/accounts/login/"
@@ -63,15 +87,14 @@ def test_the_seeded_member_signs_in_to_the_studio(live_server, browser, tmp_path
     assert "Admin" not in browser.find_element(By.CSS_SELECTOR, "header.top nav").text
 
     browser.find_element(By.LINK_TEXT, "Teamboard launch").click()
-    assert "Plan Together Without the Chaos" in browser.find_element(By.TAG_NAME, "main").text
+    _main_shows(browser, "Plan Together Without the Chaos")
 
     browser.find_element(By.CSS_SELECTOR, "form.sign-out button").click()
-    assert "You are signed out" in browser.find_element(By.TAG_NAME, "main").text
+    _main_shows(browser, "You are signed out")
 
     for _ in range(settings.AXES_FAILURE_LIMIT):
         _sign_in(browser, "demo", "still-not-the-password")
-    page = browser.find_element(By.TAG_NAME, "main").text
-    assert "Too many failed sign-ins" in page and "Try again in 15 minutes" in page
+    _main_shows(browser, "Too many failed sign-ins", "Try again in 15 minutes")
     browser.get(f"{live_server.url}/accounts/login/")
     _sign_in(browser, "demo", password)
-    assert "Too many failed sign-ins" in browser.find_element(By.TAG_NAME, "main").text
+    _main_shows(browser, "Too many failed sign-ins")
