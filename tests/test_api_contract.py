@@ -10,7 +10,8 @@ negative), then a short stateful run follows links from one answer to the next c
 created post read back, deleted, read again). The data is real: posts in a live index
 (the bundled encoder), an advertiser's campaign, a job and creatives.
 
-The full run is the CLI one (README, "API contract"); this one keeps it from regressing.
+The full run is schemathesis's CLI against a running Plaza (README, after /api/docs); this
+bounded one keeps the contract from regressing.
 """
 
 from __future__ import annotations
