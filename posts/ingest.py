@@ -30,6 +30,7 @@ COUNT_MAX = 2_147_483_647  # PositiveIntegerField's ceiling on every database
 ID_MAX_CHARS = 64
 HANDLE_MAX_CHARS = 64
 LANG_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
+LANG_MAX_CHARS = 16  # Post.lang's column
 SOURCE_RE = re.compile(r"^[-a-zA-Z0-9_]{1,32}$")
 FUTURE_SLACK = timedelta(days=1)
 
@@ -163,6 +164,10 @@ def clean_lang(value: Any) -> str:
     lang = _check_str(value, "lang").strip().lower().replace("_", "-")
     if lang and not LANG_RE.match(lang):
         raise RowError(f"{value[:20]!r} is not a language code such as 'es' or 'pt-br'", "lang")
+    if len(lang) > LANG_MAX_CHARS:
+        raise RowError(
+            f"{value[:20]!r}: a language code has at most {LANG_MAX_CHARS} characters", "lang"
+        )
     return lang
 
 

@@ -65,6 +65,7 @@ def test_integer_ids_and_unix_times_are_accepted():
         ({"likes": True}, "likes", "boolean"),
         ({"likes": 2**40}, "likes", "larger than"),
         ({"lang": "spanish!"}, "lang", "language code"),
+        ({"lang": "en-abcdefgh-abcdefgh"}, "lang", "at most 16 characters"),
         ({"author": "tab\there"}, "author", "control characters"),
         ({"author": "@"}, "author", "empty"),
         ({"author": "h" * 65}, "author", "limit is 64"),
