@@ -273,7 +273,7 @@ SPECTACULAR_SETTINGS = {
     "`Authorization: Token <key>` (or a session). Bodies are JSON unless an operation lists "
     "other media types (another is a 415); answers are JSON unless it says otherwise (an "
     "`Accept` that allows neither is a 406). Every error an operation gives is documented "
-    "with its body: `{\"detail\": ...}`, or the fields that were wrong and why.",
+    'with its body: `{"detail": ...}`, or the fields that were wrong and why.',
     "VERSION": "1",
     # 3.1: JSON Schema's `contains` says that a batch of posts needs one valid post.
     "OAS_VERSION": "3.1.0",
