@@ -13,12 +13,11 @@ Environment (gunicorn's own GUNICORN_CMD_ARGS and flags still win over these):
     DATABASE_POOL_SIZE  PostgreSQL connections per worker (default here 8, pooled)
 
 /metrics adds up every worker's figures: each writes them to files under
-PROMETHEUS_MULTIPROC_DIR (default PLAZA_DATA_DIR/metrics, emptied at start), as
-prometheus_client's multiprocess mode requires.
+PROMETHEUS_MULTIPROC_DIR (default PLAZA_DATA_DIR/metrics), as prometheus_client's
+multiprocess mode requires; an earlier run's files are removed at start.
 """
 
 import os
-import shutil
 from pathlib import Path
 
 from ml.cpus import usable_cpus
@@ -50,9 +49,11 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)  # the workers inheri
 
 
 def on_starting(server) -> None:
-    # Figures of an earlier run's workers would be added to this run's.
-    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    # Figures of an earlier run's workers would be added to this run's: their files go
+    # (prometheus_client's *.db files only, whatever else the folder holds).
     _metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in _metrics_dir.glob("*.db"):
+        stale.unlink(missing_ok=True)
 
 
 def child_exit(server, worker) -> None:
