@@ -134,7 +134,7 @@ def test_seed_needs_a_migrated_database(tmp_path, monkeypatch):
     from django.core.management import CommandError
 
     monkeypatch.setattr(
-        "posts.management.commands.import_posts.database_needs_migrate", lambda: True
+        "ops.commands.database_needs_migrate", lambda: True
     )
     with pytest.raises(CommandError, match="migrate"):
         _seed(tmp_path / "pw")

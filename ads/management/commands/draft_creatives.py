@@ -24,7 +24,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ads import drafting
 from ads.checks import body_length, text_length
 from ads.models import Adapter, AdCreative, Campaign
-from posts.management.commands.import_posts import require_migrated
+from ops.commands import require_migrated
 
 EXIT_BLOCKED = 3
 

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ads.models import Adapter
 from ads.services import TrainingError, dataset_for
 from ml.lora import evaluate_loss
-from posts.management.commands.import_posts import require_migrated
+from ops.commands import require_migrated
 
 
 class Command(BaseCommand):

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.shortcuts import resolve_url
 
 from ads.seeding import demo_seed
-from posts.management.commands.import_posts import require_migrated
+from ops.commands import require_migrated
 
 
 class Command(BaseCommand):

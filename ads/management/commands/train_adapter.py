@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ads import services
 from ads.models import Adapter, TrainingRun
-from posts.management.commands.import_posts import require_migrated
+from ops.commands import require_migrated
 
 
 class Command(BaseCommand):

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from tqdm import tqdm
 
+from ops.commands import require_migrated
 from posts.ingest import (
     SOURCE_RE,
     FileFormatError,
@@ -29,19 +28,6 @@ from posts.ingest import (
 from posts.services import UpsertCounts, post_upsert_many
 
 EXIT_REJECTED = 2
-
-
-def database_needs_migrate() -> bool:
-    executor = MigrationExecutor(connection)
-    return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
-
-
-def require_migrated() -> None:
-    """Stops a command on a database not set up or not up to date, saying what to run."""
-    if database_needs_migrate():
-        raise CommandError(
-            "The database is not set up or not up to date: run `python manage.py migrate` first."
-        )
 
 
 class Command(BaseCommand):
