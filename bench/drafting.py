@@ -39,9 +39,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads from a hub
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ml.drafting import DraftModelConfig, DraftParams, _build  # noqa: E402
-from ml.generation import _load_transformers  # noqa: E402
+from ml.drafting import DraftModelConfig, DraftParams, load_draft_model  # noqa: E402
 from ml.registry import resolve_model  # noqa: E402
+from ml.runtime import load_transformers  # noqa: E402
 
 BRIEFS = [
     "Handmade leather wallets that last a lifetime.",
@@ -131,7 +131,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="plaza-bench-drafting-"))
     try:
         # The transformers copy first: it de-quantises into the cache once, later loads read it.
-        base_model, _ = _load_transformers(resolved.target, True, str(cache_dir))
+        base_model, _ = load_transformers(resolved.target, True, str(cache_dir))
         if args.adapter:
             second = work / "copy"
             shutil.copytree(args.adapter, second)
@@ -153,13 +153,13 @@ def main() -> None:
             )  # fmt: skip
             for backend in ("llama_cpp", "transformers")
         }  # llama.cpp's converted LoRAs go to the scratch folder: the first load converts
-        models = {backend: _build(config) for backend, config in configs.items()}
+        models = {backend: load_draft_model(config) for backend, config in configs.items()}
 
         reload_s = {}
         times = []
         for _ in range(args.rounds):
             started = time.perf_counter()
-            _load_transformers(resolved.target, True, str(cache_dir))
+            load_transformers(resolved.target, True, str(cache_dir))
             times.append(time.perf_counter() - started)
         reload_s["transformers"] = statistics.median(times)
         from llama_cpp import Llama

@@ -32,14 +32,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads from a hub
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ml.generation import (  # noqa: E402
-    GeneratorConfig,
-    SamplingParams,
-    _gguf_cache_folder,
-    _load_transformers,
-    get_generator,
-)
+from ml.generation import GeneratorConfig, SamplingParams, get_generator  # noqa: E402
 from ml.registry import resolve_model  # noqa: E402
+from ml.runtime import gguf_cache_folder, load_transformers  # noqa: E402
 
 FALLBACK = [
     "What is the capital of France?",
@@ -125,10 +120,10 @@ def main() -> None:
         from transformers import TextIteratorStreamer
 
         started = time.perf_counter()
-        bare_model, tokenizer = _load_transformers(model.target, True, str(cache_dir))
+        bare_model, tokenizer = load_transformers(model.target, True, str(cache_dir))
         print(
             f"transformers load: {time.perf_counter() - started:.1f} s "
-            f"(cache {_gguf_cache_folder(cache_dir, Path(model.target)).name})",
+            f"(cache {gguf_cache_folder(cache_dir, Path(model.target)).name})",
             file=sys.stderr,
         )
         bare_model.eval()

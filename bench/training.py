@@ -41,16 +41,14 @@ from ml.lora import (  # noqa: E402
     Example,
     LoraSettings,
     TrainConfig,
-    _autocast,
-    _example_order,
-    _load_base,
-    _resolve_device,
-    _resolve_precision,
     collate,
     default_target_modules,
+    example_order,
+    load_base,
     tokenize_example,
     train,
 )
+from ml.runtime import autocast, resolve_device, resolve_precision  # noqa: E402
 
 
 def slogan_examples(path: Path) -> list[Example]:
@@ -97,7 +95,7 @@ def bare_loop(args, examples, device, precision, lora) -> dict:
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(args.seed)  # as ml.lora.train does before wrapping
-    model, tokenizer = _load_base(args.model, args.cache_dir, device)
+    model, tokenizer = load_base(args.model, args.cache_dir, device)
     targets = lora.target_modules or default_target_modules(model.config.model_type)
     model = get_peft_model(
         model,
@@ -117,13 +115,13 @@ def bare_loop(args, examples, device, precision, lora) -> dict:
         optimizer, lambda step: (args.steps - step) / args.steps
     )
     encoded = [tokenize_example(tokenizer, e, args.max_length) for e in examples]
-    order = _example_order(len(encoded), args.seed, 0)
+    order = example_order(len(encoded), args.seed, 0)
     times, losses, tokens = [], [], []
     for _ in range(args.steps):
         started = time.perf_counter()
         batch = collate([encoded[next(order)] for _ in range(args.batch)], tokenizer.pad_token_id)
         batch = {key: value.to(device) for key, value in batch.items()}
-        with _autocast(device, precision):
+        with autocast(device, precision):
             loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -204,13 +202,13 @@ def main() -> None:
     eval_examples = everything[: args.eval_examples]
     examples = everything[args.eval_examples :]
     args.cache_dir = str(REPO / "var" / "models")
-    device = _resolve_device(args.device)
+    device = resolve_device(args.device, field="--device")
     lora = LoraSettings()
 
     import torch
 
     started = time.perf_counter()
-    _load_base(args.model, args.cache_dir, "cpu")  # de-quantise once, outside the timings
+    load_base(args.model, args.cache_dir, "cpu")  # de-quantise once, outside the timings
     print(
         f"{args.model}: {len(examples)} training examples from {path.name}; batch {args.batch} x"
         f" {args.max_length} tokens, {args.steps} steps, {device}, {torch.get_num_threads()} "
@@ -220,7 +218,7 @@ def main() -> None:
 
     rows, curves, report = [], {}, []
     for requested in args.precision.split(","):
-        precision = _resolve_precision(requested.strip(), device)
+        precision = resolve_precision(requested.strip(), device)
         runs = {}
         if not args.no_bare:
             gc.collect()  # the previous path's model, so the RSS peaks compare

@@ -21,7 +21,7 @@ One lock per model: jobs on one model run one at a time.
 Backends (``DraftModelConfig.backend``; ``auto``: llama.cpp for a GGUF base on a CPU,
 transformers otherwise):
 
-- ``transformers``: the base from ``ml.generation``'s loader (a GGUF is de-quantised once
+- ``transformers``: the base from ``ml.runtime``'s loader (a GGUF is de-quantised once
   and cached as safetensors under ``cache_dir``), wrapped by peft on the first adapter;
   ``load_adapter`` once per adapter, ``set_adapter`` per job, ``delete_adapter`` on
   eviction; ``adapter=None`` runs under ``disable_adapter()``. The n variations of a job
@@ -60,7 +60,6 @@ import atexit
 import ctypes
 import logging
 import math
-import re
 import shutil
 import tempfile
 import threading
@@ -71,16 +70,29 @@ from pathlib import Path
 from typing import Any
 
 from ml.cpus import generation_threads
-from ml.generation import _load_transformers, choose_backend
 from ml.gguf_lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS, gguf_lora_for
 from ml.process_cache import ProcessCache
+from ml.runtime import (
+    check_backend,
+    check_device,
+    choose_backend,
+    llama_context_threads,
+    load_transformers,
+    resolve_device,
+    set_llama_threads,
+)
 
-__all__ = ["Draft", "DraftModel", "DraftModelConfig", "DraftParams", "get_draft_model"]
+__all__ = [
+    "Draft",
+    "DraftModel",
+    "DraftModelConfig",
+    "DraftParams",
+    "get_draft_model",
+    "load_draft_model",
+]
 
 logger = logging.getLogger(__name__)
 
-_BACKENDS = ("auto", "llama_cpp", "transformers")
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 MAX_VARIATIONS = 64  # variations per job
 _MAX_SEED = 2**31 - 1 - MAX_VARIATIONS  # seed + i stays a valid llama.cpp (uint32) seed
 _KV_WINDOWS = 4  # llama.cpp: the drafts' KV cache holds this many n_ctx (18 KB a token, Gemma 3)
@@ -102,14 +114,8 @@ class DraftModelConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.base, str) or not self.base.strip():
             raise ValueError(f"DraftModelConfig.base={self.base!r}: give a model setting")
-        if self.backend not in _BACKENDS:
-            raise ValueError(
-                f"DraftModelConfig.backend={self.backend!r}: expected one of {', '.join(_BACKENDS)}"
-            )
-        if not isinstance(self.device, str) or not _DEVICE.match(self.device):
-            raise ValueError(
-                f"DraftModelConfig.device={self.device!r}: expected auto, cpu, cuda or cuda:N"
-            )
+        check_backend(self.backend, field="DraftModelConfig.backend")
+        check_device(self.device, field="DraftModelConfig.device")
         for name, low in (("threads", 0), ("max_adapters", 1), ("n_ctx", 128)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -406,13 +412,11 @@ class LlamaCppDraftModel(DraftModel):
 
     def context_threads(self) -> tuple[int, int]:
         """(decode, prompt) threads the drafts' llama.cpp context runs with now."""
-        lib = self._llama_cpp
-        return lib.llama_n_threads(self._ctx), lib.llama_n_threads_batch(self._ctx)
+        return llama_context_threads(self._llama_cpp, self._ctx)
 
     def _decode(self, prompt: str, params: DraftParams) -> list[Draft]:
         threads = generation_threads(self.config.threads)
-        if (threads, threads) != self.context_threads():
-            self._llama_cpp.llama_set_n_threads(self._ctx, threads, threads)
+        set_llama_threads(self._llama_cpp, self._ctx, threads)
         self.last_threads = threads
         logger.debug("llama.cpp drafting on %d threads", threads)
         prompt_ids = self.base.tokenize(prompt.encode(), add_bos=True, special=False)
@@ -587,14 +591,12 @@ class TransformersDraftModel(DraftModel):
         import torch
 
         self.torch = torch
-        device = config.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device(config.device, field="DraftModelConfig.device")
         if device == "cpu" and config.threads:
             torch.set_num_threads(generation_threads(config.threads))
         self.device = device
         started = time.perf_counter()
-        model, self.tokenizer = _load_transformers(target, is_gguf, config.cache_dir)
+        model, self.tokenizer = load_transformers(target, is_gguf, config.cache_dir)
         self.base = model.to(device).eval()
         self.peft: Any = None  # the PeftModel around base, from the first adapter on
         self._names = 0  # adapter names: "draft_<n>", unique in this process
@@ -691,7 +693,9 @@ class TransformersDraftModel(DraftModel):
 # --- the per-process cache ----------------------------------------------------------------
 
 
-def _build(config: DraftModelConfig) -> DraftModel:
+def load_draft_model(config: DraftModelConfig) -> DraftModel:
+    """A new draft model for config, outside the per-process cache (``get_draft_model``
+    keeps one per config; a benchmark may want one per backend side by side)."""
     backend, resolved = choose_backend(
         config.base,
         backend=config.backend,
@@ -704,7 +708,7 @@ def _build(config: DraftModelConfig) -> DraftModel:
     return TransformersDraftModel(config, resolved.target, resolved.is_gguf)
 
 
-_draft_models: ProcessCache[DraftModelConfig, DraftModel] = ProcessCache(_build)
+_draft_models: ProcessCache[DraftModelConfig, DraftModel] = ProcessCache(load_draft_model)
 
 
 def get_draft_model(config: DraftModelConfig | None = None) -> DraftModel:

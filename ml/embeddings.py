@@ -46,13 +46,11 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,6 +58,8 @@ import numpy as np
 from ml.cpus import usable_cpus
 from ml.process_cache import ProcessCache
 from ml.registry import resolve_model
+from ml.runtime import check_device, check_precision, resolve_device
+from ml.runtime import cpu_has_native_bf16 as cpu_has_fast_bf16  # its name here since before
 
 if TYPE_CHECKING:  # torch and sentence-transformers load with the first model
     from sentence_transformers import SentenceTransformer
@@ -67,9 +67,6 @@ if TYPE_CHECKING:  # torch and sentence-transformers load with the first model
 __all__ = ["Encoder", "EncoderConfig", "get_encoder", "cpu_has_fast_bf16"]
 
 logger = logging.getLogger(__name__)
-
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-_PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -87,14 +84,8 @@ class EncoderConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
             raise ValueError(f"EncoderConfig.model={self.model!r}: give a model setting")
-        if not isinstance(self.device, str) or not _DEVICE.match(self.device):
-            raise ValueError(
-                f"EncoderConfig.device={self.device!r}: expected auto, cpu, cuda or cuda:N"
-            )
-        if self.precision not in _PRECISIONS:
-            raise ValueError(
-                f"EncoderConfig.precision={self.precision!r}: expected auto, fp32 or bf16"
-            )
+        check_device(self.device, field="EncoderConfig.device")
+        check_precision(self.precision, field="EncoderConfig.precision")
         if not _is_int(self.batch_size) or self.batch_size < 1:
             raise ValueError(f"EncoderConfig.batch_size={self.batch_size!r}: expected an int >= 1")
         if self.max_seq_length is not None and (
@@ -132,7 +123,7 @@ class Encoder:
                 f"EncoderConfig.model={self.config.model!r} resolves to a GGUF file "
                 f"({resolved.target}); an encoder needs a sentence-transformers checkpoint"
             )
-        self.device = _pick_device(torch, self.config.device)  # "cpu" or "cuda[:N]"
+        self.device = resolve_device(self.config.device, field="EncoderConfig.device")
         self.precision = _pick_precision(self.config.precision, self.device)  # "fp32" or "bf16"
         if self.device == "cpu":
             _set_cpu_threads(torch, self.config.threads)
@@ -275,37 +266,11 @@ def _import_backend() -> tuple[Any, type[SentenceTransformer]]:
     return torch, SentenceTransformer
 
 
-def _pick_device(torch: Any, device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"EncoderConfig.device={device!r} but torch sees no CUDA device "
-            f"(torch {torch.__version__}); use device='auto' or 'cpu'"
-        )
-    return device
-
-
 def _pick_precision(precision: str, device: str) -> str:
     if precision != "auto":
         return precision
     # bf16 only where it was measured to be faster at cosine >= 0.99: CPUs with native bf16.
     return "bf16" if device == "cpu" and cpu_has_fast_bf16() else "fp32"
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when this x86 CPU runs bf16 matmuls natively (AVX512-BF16 or AMX-BF16)."""
-    import torch
-
-    get_capabilities = getattr(getattr(torch, "cpu", None), "get_capabilities", None)
-    if get_capabilities is not None:
-        capabilities = get_capabilities()
-        return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
-    try:  # older torch: ask the kernel
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _set_cpu_threads(torch: Any, threads: int) -> None:

@@ -35,35 +35,37 @@ last generation ran with. torch's count is process-wide (``torch.set_num_threads
 from __future__ import annotations
 
 import atexit
-import hashlib
 import logging
-import os
-import re
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ml.cpus import generation_threads
 from ml.process_cache import ProcessCache
-from ml.registry import resolve_model
+from ml.runtime import (
+    check_backend,
+    check_device,
+    choose_backend,
+    llama_context_threads,
+    load_transformers,
+    resolve_device,
+    set_llama_threads,
+)
 
 __all__ = [
     "Completion",
     "Generator",
     "GeneratorConfig",
     "SamplingParams",
+    "StopFilter",
     "get_generator",
+    "load_generator",
 ]
 
 logger = logging.getLogger(__name__)
 
-_BACKENDS = ("auto", "llama_cpp", "transformers")
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 _ROLES = {"system", "user", "assistant"}
 
 
@@ -82,14 +84,8 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
             raise ValueError(f"GeneratorConfig.model={self.model!r}: give a model setting")
-        if self.backend not in _BACKENDS:
-            raise ValueError(
-                f"GeneratorConfig.backend={self.backend!r}: expected one of {', '.join(_BACKENDS)}"
-            )
-        if not isinstance(self.device, str) or not _DEVICE.match(self.device):
-            raise ValueError(
-                f"GeneratorConfig.device={self.device!r}: expected auto, cpu, cuda or cuda:N"
-            )
+        check_backend(self.backend, field="GeneratorConfig.backend")
+        check_device(self.device, field="GeneratorConfig.device")
         if not isinstance(self.n_ctx, int) or self.n_ctx < 128:
             raise ValueError(f"GeneratorConfig.n_ctx={self.n_ctx!r}: expected an int >= 128")
         if not isinstance(self.threads, int) or self.threads < 0:
@@ -144,7 +140,7 @@ def _check_messages(messages: Any) -> list[dict[str, str]]:
     return checked
 
 
-class _StopFilter:
+class StopFilter:
     """Cuts a stream at the first stop string, holding back text that may begin one."""
 
     def __init__(self, stop: Sequence[str]):
@@ -209,7 +205,7 @@ class Generator:
         """The answer's text as it is decoded (pieces of one or a few tokens)."""
         params = params or SamplingParams()
         messages = _check_messages(messages)
-        stops = _StopFilter(params.stop)
+        stops = StopFilter(params.stop)
         with self._lock:
             self._finish, self._prompt_tokens, self._tokens = "stop", 0, 0
             for piece in self._pieces(messages, params):
@@ -286,13 +282,11 @@ class LlamaCppGenerator(Generator):
 
     def context_threads(self) -> tuple[int, int]:
         """(decode, prompt) threads the llama.cpp context runs with now, read back from it."""
-        lib = self._llama_cpp
-        return lib.llama_n_threads(self.llm.ctx), lib.llama_n_threads_batch(self.llm.ctx)
+        return llama_context_threads(self._llama_cpp, self.llm.ctx)
 
     def _set_threads(self) -> None:
         threads = generation_threads(self.config.threads)
-        if (threads, threads) != self.context_threads():
-            self._llama_cpp.llama_set_n_threads(self.llm.ctx, threads, threads)
+        if set_llama_threads(self._llama_cpp, self.llm.ctx, threads):
             # Keep Llama's own record in step (it copies context_params, e.g. for a new context).
             self.llm.n_threads = self.llm.n_threads_batch = threads
             self.llm.context_params.n_threads = self.llm.context_params.n_threads_batch = threads
@@ -327,43 +321,6 @@ class LlamaCppGenerator(Generator):
 # --- transformers -------------------------------------------------------------------------
 
 
-def _gguf_cache_folder(cache_dir: Path, gguf: Path) -> Path:
-    stat = gguf.stat()
-    key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    return cache_dir / f"{gguf.stem}-{key.hexdigest()[:12]}"
-
-
-def _load_transformers(target: str, is_gguf: bool, cache_dir: str | None):
-    """(model, tokenizer) from a folder, a hub id, or a GGUF file (de-quantised once and
-    cached as safetensors under cache_dir)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if not is_gguf:
-        return AutoModelForCausalLM.from_pretrained(target), AutoTokenizer.from_pretrained(target)
-    gguf = Path(target)
-    cached = _gguf_cache_folder(Path(cache_dir), gguf) if cache_dir else None
-    if cached is not None and (cached / "config.json").is_file():
-        return AutoModelForCausalLM.from_pretrained(cached), AutoTokenizer.from_pretrained(cached)
-    started = time.perf_counter()
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    logger.info("de-quantised %s in %.1fs", gguf.name, time.perf_counter() - started)
-    if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{cached.name}-", dir=cached.parent))
-        try:
-            # The weights are plain tensors now; drop the GGUF "quantizer" that refuses to save.
-            model.hf_quantizer = None
-            if hasattr(model.config, "quantization_config"):
-                del model.config.quantization_config
-            model.save_pretrained(tmp, safe_serialization=True)
-            tokenizer.save_pretrained(tmp)
-            os.replace(tmp, cached)  # another process may have won: theirs is as good
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return model, tokenizer
-
-
 class TransformersGenerator(Generator):
     backend = "transformers"
 
@@ -373,14 +330,12 @@ class TransformersGenerator(Generator):
 
         self.torch = torch
         started = time.perf_counter()
-        model, self.tokenizer = _load_transformers(target, is_gguf, config.cache_dir)
+        model, self.tokenizer = load_transformers(target, is_gguf, config.cache_dir)
         if config.adapter:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, config.adapter)
-        device = config.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device(config.device, field="GeneratorConfig.device")
         if device == "cpu" and config.threads:
             torch.set_num_threads(generation_threads(config.threads))
         self.device = device
@@ -442,33 +397,9 @@ class TransformersGenerator(Generator):
 # --- the per-process cache ----------------------------------------------------------------
 
 
-def _has_cuda() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
-
-
-def choose_backend(
-    setting: str, *, backend: str, device: str, owner: str, cache_dir: str | None = None
-):
-    """(backend, resolved model): "auto" is llama.cpp for a GGUF model on a CPU and
-    transformers otherwise; llama.cpp asked for a model that is not GGUF is refused, named
-    by `owner` (the config class)."""
-    resolved = resolve_model(setting, cache_dir=cache_dir)
-    if backend == "auto":
-        on_cpu = device == "cpu" or (device == "auto" and not _has_cuda())
-        backend = "llama_cpp" if resolved.is_gguf and on_cpu else "transformers"
-    if backend == "llama_cpp" and not resolved.is_gguf:
-        raise ValueError(
-            f"{owner}.backend='llama_cpp' needs a GGUF model; {setting!r} is not one "
-            "(use backend='transformers')"
-        )
-    return backend, resolved
-
-
-def _build(config: GeneratorConfig) -> Generator:
+def load_generator(config: GeneratorConfig) -> Generator:
+    """A new generator for config, outside the per-process cache (``get_generator`` keeps
+    one per config; a benchmark or a test may want a second)."""
     backend, resolved = choose_backend(
         config.model, backend=config.backend, device=config.device, owner="GeneratorConfig"
     )
@@ -477,7 +408,7 @@ def _build(config: GeneratorConfig) -> Generator:
     return TransformersGenerator(config, resolved.target, resolved.is_gguf)
 
 
-_generators: ProcessCache[GeneratorConfig, Generator] = ProcessCache(_build)
+_generators: ProcessCache[GeneratorConfig, Generator] = ProcessCache(load_generator)
 
 
 def get_generator(config: GeneratorConfig | None = None) -> Generator:

@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["GGUFLoraError", "convert_peft_to_gguf", "gguf_lora_for"]
+__all__ = ["GGUFLoraError", "convert_peft_to_gguf", "gguf_lora_for", "permute_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def _read_base(base_gguf: Path) -> _BaseInfo:
     )
 
 
-def _permute_rows(rows: np.ndarray, n_head: int) -> np.ndarray:
+def permute_rows(rows: np.ndarray, n_head: int) -> np.ndarray:
     """llama.cpp's LlamaModel.permute on the first axis: per head, the rows of the two
     rotary halves are interleaved. rows: (n_head * head_dim, ...)."""
     if rows.shape[0] % (2 * n_head):
@@ -306,22 +306,27 @@ def _tensors(
         if factor != 1.0:
             b = b * np.float32(factor)
         if permute and name.endswith(".attn_q.weight"):
-            b = _permute_rows(b, base.n_head)
+            b = permute_rows(b, base.n_head)
         elif permute and name.endswith(".attn_k.weight"):
-            b = _permute_rows(b, base.n_head_kv)
+            b = permute_rows(b, base.n_head_kv)
         out.append((name + ".lora_a", np.ascontiguousarray(a)))
         out.append((name + ".lora_b", np.ascontiguousarray(b)))
     return out
 
 
-def _write(
+def convert_peft_to_gguf(
     adapter_dir: str | Path,
     base_gguf: str | Path,
     out_path: str | Path,
     *,
     permute: bool | None = None,
 ) -> Path:
-    """convert_peft_to_gguf; permute=None decides the Q/K permutation by architecture."""
+    """Write the peft adapter in adapter_dir as a GGUF LoRA for base_gguf at out_path.
+    permute=None permutes the Q/K rows where the base's architecture needs it
+    (PERMUTED_QK_ARCHITECTURES); True or False forces it (a test writes the wrong one).
+
+    Raises GGUFLoraError for a missing or unconvertible adapter or a base it does not fit.
+    """
     import gguf
 
     adapter_dir, base_gguf, out_path = Path(adapter_dir), Path(base_gguf), Path(out_path)
@@ -355,16 +360,6 @@ def _write(
     return out_path
 
 
-def convert_peft_to_gguf(
-    adapter_dir: str | Path, base_gguf: str | Path, out_path: str | Path
-) -> Path:
-    """Write the peft adapter in adapter_dir as a GGUF LoRA for base_gguf at out_path.
-
-    Raises GGUFLoraError for a missing or unconvertible adapter or a base it does not fit.
-    """
-    return _write(Path(adapter_dir), Path(base_gguf), Path(out_path))
-
-
 def _cache_key(adapter_dir: Path, base_gguf: Path) -> str:
     digest = hashlib.sha256(_FORMAT_VERSION.encode())
     for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
@@ -396,7 +391,7 @@ def gguf_lora_for(adapter_dir: str | Path, base_gguf: str | Path, cache_dir: str
     handle, tmp = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=folder)
     os.close(handle)
     try:
-        _write(adapter_dir, base_gguf, Path(tmp))
+        convert_peft_to_gguf(adapter_dir, base_gguf, Path(tmp))
         os.replace(tmp, target)  # another process may have won: theirs is the same file
     finally:
         if os.path.exists(tmp):

@@ -22,7 +22,7 @@ tokens (labels are -100 on prompt and padding). Losses are token-weighted means 
 completion tokens, across gradient accumulation too.
 
 The base model loads with transformers in fp32 (a bundled GGUF is de-quantised once and
-cached under ``cache_dir`` by ``ml.generation._load_transformers``), is wrapped with peft's
+cached under ``cache_dir`` by ``ml.runtime.load_transformers``), is wrapped with peft's
 ``get_peft_model`` and trained with AdamW, linear warmup then linear decay to 0, and
 gradient clipping. ``precision="auto"`` trains fp32 weights under bf16 autocast where the
 hardware runs bf16 natively (CUDA with bf16, a CPU with AVX512-BF16/AMX), else plain fp32;
@@ -45,7 +45,6 @@ so a model cached for serving is never mutated.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -64,6 +63,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml.registry import resolve_model
+from ml.runtime import (
+    autocast,
+    check_device,
+    check_precision,
+    load_transformers,
+    resolve_device,
+    resolve_precision,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -80,6 +87,8 @@ __all__ = [
     "collate",
     "default_target_modules",
     "evaluate_loss",
+    "example_order",
+    "load_base",
     "tokenize_example",
     "train",
 ]
@@ -87,8 +96,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100  # the label cross-entropy skips: prompt and padding tokens
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-_PRECISIONS = ("auto", "fp32", "bf16")
 _CHECKPOINT = re.compile(r"^step-(\d+)$")
 _STATE_FILE = "trainer_state.json"  # written last: its presence marks a complete checkpoint
 _TENSORS_FILE = "trainer_state.pt"  # optimizer, scheduler and RNG states
@@ -209,15 +216,8 @@ class TrainConfig:
                 f"TrainConfig.warmup_steps={self.warmup_steps} exceeds TrainConfig.steps="
                 f"{self.steps}: the learning rate would never reach its peak"
             )
-        if self.precision not in _PRECISIONS:
-            raise ValueError(
-                f"TrainConfig.precision={self.precision!r}: expected one of "
-                f"{', '.join(_PRECISIONS)}"
-            )
-        if not isinstance(self.device, str) or not _DEVICE.match(self.device):
-            raise ValueError(
-                f"TrainConfig.device={self.device!r}: expected auto, cpu, cuda or cuda:N"
-            )
+        check_precision(self.precision, field="TrainConfig.precision")
+        check_device(self.device, field="TrainConfig.device")
 
 
 @dataclass(frozen=True)
@@ -330,7 +330,7 @@ def collate(encoded: Sequence[tuple[list, list]], pad_id: int) -> dict[str, torc
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
-def _example_order(n: int, seed: int, start: int) -> Iterator[int]:
+def example_order(n: int, seed: int, start: int) -> Iterator[int]:
     """Example indices from position `start` of an endless stream of per-epoch shuffles."""
     epoch, offset = divmod(start, n)
     while True:
@@ -353,59 +353,15 @@ def default_target_modules(model_type: str) -> tuple[str, ...]:
         ) from None
 
 
-# --- devices and precision ----------------------------------------------------------------
-
-
-def _resolve_device(device: str) -> str:
-    from ml.generation import _has_cuda
-
-    if device == "auto":
-        return "cuda" if _has_cuda() else "cpu"
-    if device.startswith("cuda") and not _has_cuda():
-        raise ValueError(f"TrainConfig.device={device!r}: torch sees no CUDA device here")
-    return device
-
-
-def _cpu_has_native_bf16() -> bool:
-    import torch
-
-    cpu = getattr(torch, "cpu", None)
-    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
-        check = getattr(cpu, probe, None)
-        if check is not None and check():
-            return True
-    return False
-
-
-def _resolve_precision(precision: str, device: str) -> str:
-    import torch
-
-    if precision != "auto":
-        return precision
-    if device.startswith("cuda"):
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if _cpu_has_native_bf16() else "fp32"
-
-
-def _autocast(device: str, precision: str) -> contextlib.AbstractContextManager:
-    import torch
-
-    if precision == "bf16":
-        return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 # --- model --------------------------------------------------------------------------------
 
 
-def _load_base(base_model: str, cache_dir: str | None, device: str):
+def load_base(base_model: str, cache_dir: str | None, device: str):
     """A fresh (model, tokenizer): fp32 weights on `device`, its own copy."""
     import torch
 
-    from ml.generation import _load_transformers
-
     resolved = resolve_model(base_model, cache_dir=cache_dir)
-    model, tokenizer = _load_transformers(resolved.target, resolved.is_gguf, cache_dir)
+    model, tokenizer = load_transformers(resolved.target, resolved.is_gguf, cache_dir)
     if model.dtype != torch.float32:
         model = model.float()
     if tokenizer.pad_token_id is None:
@@ -523,7 +479,7 @@ def _mean_loss(
     model.eval()
     # Sorted by length, batches waste less padding; the mean does not depend on order.
     ordered = sorted(encoded, key=lambda pair: len(pair[0]))
-    with torch.inference_mode(), _autocast(device, precision):
+    with torch.inference_mode(), autocast(device, precision):
         for start in range(0, len(ordered), batch_size):
             batch = collate(ordered[start : start + batch_size], pad_id)
             batch = {key: value.to(device) for key, value in batch.items()}
@@ -671,11 +627,11 @@ def train(
 
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = _resolve_device(config.device)
-    precision = _resolve_precision(config.precision, device)
+    device = resolve_device(config.device, field="TrainConfig.device")
+    precision = resolve_precision(config.precision, device)
     started = time.perf_counter()
     torch.manual_seed(config.seed)  # the LoRA A matrices' initialisation
-    base, tokenizer = _load_base(config.base_model, config.cache_dir, device)
+    base, tokenizer = load_base(config.base_model, config.cache_dir, device)
     model = _wrap(base, lora)
     if precision == "bf16":
         _store_frozen_linears_in_bf16(model)
@@ -710,7 +666,7 @@ def train(
         logger.info("resuming %s from step %d of %d", output, step, config.steps)
     load_seconds = time.perf_counter() - started
 
-    order = _example_order(len(encoded), config.seed, state["examples_seen"])
+    order = example_order(len(encoded), config.seed, state["examples_seen"])
     seconds, tokens, steps_here = 0.0, 0, 0
     cancelled = False
     last_saved = resumed_from
@@ -744,7 +700,7 @@ def train(
         step_loss = 0.0
         for batch in micro:
             batch = {key: value.to(device) for key, value in batch.items()}
-            with _autocast(device, precision):
+            with autocast(device, precision):
                 loss_sum, _ = _completion_loss(model, batch)
             # Token-weighted over the whole step, however the tokens fall into micro-batches.
             (loss_sum / max(1, step_count)).backward()
@@ -868,15 +824,13 @@ def evaluate_loss(
         raise ValueError(f"max_length={max_length!r}: expected an int >= 8")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}: expected an int >= 1")
-    if precision not in _PRECISIONS:
-        raise ValueError(f"precision={precision!r}: expected one of {', '.join(_PRECISIONS)}")
-    if not isinstance(device, str) or not _DEVICE.match(device):
-        raise ValueError(f"device={device!r}: expected auto, cpu, cuda or cuda:N")
+    check_precision(precision, field="precision")
+    check_device(device, field="device")
     if adapter_dir is not None and not (Path(adapter_dir) / "adapter_config.json").is_file():
         raise ValueError(f"adapter_dir={str(adapter_dir)!r}: no adapter_config.json there")
-    device = _resolve_device(device)
-    precision = _resolve_precision(precision, device)
-    model, tokenizer = _load_base(base_model, cache_dir, device)
+    device = resolve_device(device, field="TrainConfig.device")
+    precision = resolve_precision(precision, device)
+    model, tokenizer = load_base(base_model, cache_dir, device)
     if adapter_dir is not None:
         from peft import PeftModel
 

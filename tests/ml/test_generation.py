@@ -14,7 +14,7 @@ from ml.cpus import generation_threads, usable_cpus
 from ml.generation import (
     GeneratorConfig,
     SamplingParams,
-    _StopFilter,
+    StopFilter,
     get_generator,
 )
 
@@ -119,14 +119,14 @@ def test_llama_cpp_refuses_a_model_that_is_not_gguf():
 )
 def test_stop_filter_cuts_across_pieces(pieces, stop, expected):
     """A stop string split over pieces is found; text that only looked like one is kept."""
-    stops = _StopFilter(stop)
+    stops = StopFilter(stop)
     out = "".join(stops.feed(p) for p in pieces) + stops.flush()
     assert out == expected
 
 
 def test_stop_filter_holds_back_only_a_possible_start():
     """Text is released as soon as it cannot begin a stop string."""
-    stops = _StopFilter(("Paris",))
+    stops = StopFilter(("Paris",))
     assert stops.feed("in Pa") == "in "
     assert stops.feed("lermo") == "Palermo"
 
@@ -135,14 +135,13 @@ def test_stop_filter_holds_back_only_a_possible_start():
 def test_transformers_backend_dequantises_once_and_matches_llama_cpp(tmp_path, llama):
     """transformers loads the same GGUF (de-quantised, then cached as safetensors: the second
     load reads the cache) and writes the same greedy answer as llama.cpp."""
-    from ml import generation
+    from ml.generation import load_generator
 
     config = GeneratorConfig(backend="transformers", device="cpu", cache_dir=str(tmp_path))
     first = get_generator(config)
     cached = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert len(cached) == 1 and (cached[0] / "model.safetensors").is_file()
-    generation._generators.pop(config)
-    second = get_generator(config)  # from the cache folder this time
+    second = load_generator(config)  # a new one, from the cache folder this time
     assert second is not first and second.backend == "transformers"
     params = SamplingParams(max_tokens=32)
     assert second.complete(QUESTION, params).text == llama.complete(QUESTION, params).text

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.gguf_lora import GGUFLoraError, _permute_rows, _write, convert_peft_to_gguf, gguf_lora_for
+from ml.gguf_lora import GGUFLoraError, convert_peft_to_gguf, gguf_lora_for, permute_rows
 from ml.registry import resolve_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,9 +119,9 @@ def test_llama_q_and_k_lora_b_rows_are_permuted_per_head_and_gemma3_is_not(tmp_p
     )
     q_b = peft[f"base_model.model.{SMOL_Q}.lora_B.weight"]
     k_b = peft[f"base_model.model.{SMOL_K}.lora_B.weight"]
-    assert np.array_equal(tensors["blk.2.attn_q.weight.lora_b"], _permute_rows(q_b, 9))
-    assert np.array_equal(tensors["blk.2.attn_k.weight.lora_b"], _permute_rows(k_b, 3))
-    assert not np.array_equal(_permute_rows(q_b, 9), q_b)
+    assert np.array_equal(tensors["blk.2.attn_q.weight.lora_b"], permute_rows(q_b, 9))
+    assert np.array_equal(tensors["blk.2.attn_k.weight.lora_b"], permute_rows(k_b, 3))
+    assert not np.array_equal(permute_rows(q_b, 9), q_b)
     assert np.array_equal(
         tensors["blk.2.attn_q.weight.lora_a"], peft[f"base_model.model.{SMOL_Q}.lora_A.weight"]
     )
@@ -253,10 +253,10 @@ def compare(base: str, adapter: Path, models_cache: str, tmp_path: Path, tokens:
     from llama_cpp import Llama
     from peft import PeftModel
 
-    from ml.generation import _load_transformers
+    from ml.runtime import load_transformers
 
     target = gguf_of(base, models_cache)
-    model, tokenizer = _load_transformers(str(target), True, models_cache)
+    model, tokenizer = load_transformers(str(target), True, models_cache)
     peft = PeftModel.from_pretrained(model, str(adapter)).eval()
     prompt_ids, peft_ids, peft_text, peft_delta = [], [], [], []
     for prompt in PROMPTS:
@@ -282,7 +282,7 @@ def compare(base: str, adapter: Path, models_cache: str, tmp_path: Path, tokens:
         peft_delta.append(tuned - bare)
 
     right = gguf_lora_for(adapter, target, tmp_path)
-    wrong = _write(adapter, target, tmp_path / "wrong.gguf", permute=base == GEMMA)
+    wrong = convert_peft_to_gguf(adapter, target, tmp_path / "wrong.gguf", permute=base == GEMMA)
     runs = {}
     for name, lora in (("base", None), ("right", right), ("wrong", wrong)):
         llm = Llama(

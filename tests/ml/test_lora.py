@@ -47,9 +47,9 @@ def models_cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tokenizer(models_cache):
-    from ml.lora import _load_base
+    from ml.lora import load_base
 
-    _, tokenizer = _load_base(MODEL, models_cache, "cpu")
+    _, tokenizer = load_base(MODEL, models_cache, "cpu")
     return tokenizer
 
 
@@ -171,7 +171,7 @@ def test_training_writes_a_peft_adapter_that_beats_the_base(models_cache, tmp_pa
     model's, progress is reported every step, and evaluate_loss agrees with the result."""
     from peft import PeftModel
 
-    from ml.lora import _load_base
+    from ml.lora import load_base
 
     progress = []
     config = tiny(models_cache, steps=8, checkpoint_every=0)
@@ -193,7 +193,7 @@ def test_training_writes_a_peft_adapter_that_beats_the_base(models_cache, tmp_pa
     saved = json.loads((adapter / "adapter_config.json").read_text())
     assert saved["r"] == 8 and sorted(saved["target_modules"]) == ["q_proj", "v_proj"]
     assert result.adapter_bytes >= (adapter / "adapter_model.safetensors").stat().st_size
-    base, _ = _load_base(MODEL, models_cache, "cpu")
+    base, _ = load_base(MODEL, models_cache, "cpu")
     assert isinstance(PeftModel.from_pretrained(base, str(adapter)), PeftModel)
 
     again = evaluate_loss(
