@@ -1,9 +1,18 @@
-"""Shared fixtures. HF_HUB_OFFLINE=1 holds for the whole run: no test reaches a hub."""
+"""Shared fixtures and the test tiers. HF_HUB_OFFLINE=1 holds for the whole run: no test
+reaches a hub.
+
+Tiers (README, "Tests"): a test marked `integration` (real services, a worker or a real
+model), `e2e` (headless Chromium) or `slow` (the long model comparisons) is in that tier;
+every other test is `unit` and may load no model: while a unit test runs, importing a model
+library fails it, saying to mark it.
+"""
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +21,46 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+COSTLY_TIERS = ("integration", "e2e", "slow")
+# What a unit test never imports: each one means a model load (seconds to minutes).
+MODEL_LIBRARIES = frozenset({"torch", "transformers", "sentence_transformers", "peft", "llama_cpp"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Every test in no costly tier is a unit test (before `-m` selects by marker)."""
+    for item in items:
+        if not any(item.get_closest_marker(tier) for tier in COSTLY_TIERS):
+            item.add_marker(pytest.mark.unit)
+
+
+class ModelImportBlocker(importlib.abc.MetaPathFinder):
+    """Fails the import of a model library, naming the test tier that allows it."""
+
+    def find_spec(self, fullname, path, target=None):
+        top = fullname.split(".")[0]
+        if top in MODEL_LIBRARIES and top not in sys.modules:
+            raise ImportError(
+                f"a unit test imported {fullname}, which loads models: mark the test "
+                "@pytest.mark.integration (or slow), see the README's test tiers"
+            )
+        return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A unit test runs (setup, call, teardown) with the model libraries out of reach,
+    unless an earlier test of the same run already imported them."""
+    if item.get_closest_marker("unit") is None:
+        return (yield)
+    blocker = ModelImportBlocker()
+    sys.meta_path.insert(0, blocker)
+    try:
+        return (yield)
+    finally:
+        sys.meta_path.remove(blocker)
 
 
 def shared_data_dir() -> Path:
@@ -28,9 +77,11 @@ def shared_data() -> Path:
 
 
 @pytest.fixture
-def browser():
+def browser(request):
     """Debian's headless Chromium through selenium; the test skips, saying how to get it,
     when chromium or chromedriver is missing (a test tool's own browser download fails)."""
+    if request.node.get_closest_marker("e2e") is None:
+        pytest.fail("a test that drives the browser is marked @pytest.mark.e2e")
     chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and chromedriver):
         pytest.skip("needs Chromium and ChromeDriver: apt-get install chromium chromium-driver")

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("posts", "search", "ads", "accounts", "ops", "ml", "config", "bench")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -65,3 +68,72 @@ def test_platform_is_not_a_python_package():
     import platform
 
     assert Path(platform.__file__).parent != REPO / "platform"
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """import-linter on the contracts in root's pyproject.toml, with root on the path."""
+    script = Path(sys.executable).with_name("lint-imports")
+    if not script.exists():
+        pytest.fail("import-linter is missing: bash platform/install.sh cpu,dev")
+    return subprocess.run(
+        [str(script), "--no-cache"],  # reads root's pyproject.toml
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)},
+    )
+
+
+def test_import_contracts_hold():
+    """The import directions of STYLE.md hold (pyproject.toml, [tool.importlinter]): posts
+    imports neither search nor ads, search and ads never import each other, ops imports no
+    domain app, ml imports no app and no Django, no app imports config."""
+    result = lint_imports(REPO)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout
+
+
+def test_the_import_contracts_catch_an_offender(tmp_path):
+    """The same contracts fail a tree where posts imports search, and name the import."""
+    (tmp_path / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text())
+    for package in ("posts", "search", "ads", "accounts", "ops", "ml", "config"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "search" / "services.py").write_text("def index_request(): ...\n")
+    (tmp_path / "posts" / "services.py").write_text("from search.services import index_request\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "posts.services -> search.services" in result.stdout
+
+
+def private_imports(path: Path) -> list[str]:
+    """`from <project module> import _name` lines in path: another module's private name."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        project = isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+        if project and node.module.split(".")[0] in PACKAGES:
+            found += [
+                f"{node.lineno}: from {node.module} import {alias.name}"
+                for alias in node.names
+                if alias.name.startswith("_") and not alias.name.startswith("__")
+            ]
+    return found
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A name that starts with `_` is its module's own: no module of Plaza or bench imports
+    one from another (a shared helper gets a public name, in a module both may import)."""
+    offenders = {
+        str(path.relative_to(REPO)): lines
+        for package in PACKAGES
+        for path in (REPO / package).rglob("*.py")
+        if (lines := private_imports(path))
+    }
+    assert offenders == {}
+
+
+def test_the_private_import_check_catches_an_offender(tmp_path):
+    offender = tmp_path / "bad.py"
+    offender.write_text("from ml.generation import _load_transformers, Generator\n")
+    assert private_imports(offender) == ["1: from ml.generation import _load_transformers"]
