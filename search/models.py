@@ -1,7 +1,10 @@
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+
+from ops.jobs import Job, job_status_field
 
 
 class IndexQueueEntry(models.Model):
@@ -73,11 +76,12 @@ class IndexGeneration(models.Model):
         return f"{self.name} ({self.state})"
 
 
-class Answer(models.Model):
+class Answer(Job):
     """A generated answer to a question, with what it cited and how long it took.
 
-    Written as it grows (the page follows it by server-sent events); `status` ends in
-    done or failed, never stays running (a sweep fails answers whose worker died).
+    A job (ops.jobs): written as it grows (the page follows it by server-sent events);
+    `status` ends in done or failed, never stays running (a sweep fails answers whose
+    worker died).
     """
 
     class Status(models.TextChoices):
@@ -86,6 +90,9 @@ class Answer(models.Model):
         DONE = "done"
         FAILED = "failed"
 
+    STALE_AFTER = timedelta(minutes=5)  # a running answer writes far more often than this
+    STALE_ERROR = "the worker stopped before finishing this answer"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -93,7 +100,7 @@ class Answer(models.Model):
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     question = models.TextField()
     filters = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    status = job_status_field(Status)
     text = models.TextField(blank=True)
 
     class Style(models.TextChoices):
@@ -120,22 +127,13 @@ class Answer(models.Model):
     total_ms = models.FloatField(null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(Job.Meta):
         indexes = [models.Index(fields=["status", "updated_at"], name="answer_status_updated")]
 
     def __str__(self) -> str:
         return f"{self.question[:60]} ({self.status})"
-
-    @property
-    def finished(self) -> bool:
-        return self.status in {self.Status.DONE, self.Status.FAILED}
 
 
 class AnswerFeedback(models.Model):
