@@ -1,4 +1,8 @@
-"""Writes to authors and posts."""
+"""Writes to authors and posts.
+
+Every write announces the posts it changed (`posts.signals.posts_changed`) inside its
+transaction, bulk upserts included; whoever keeps something derived from posts listens.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,7 @@ from django.utils import timezone
 
 from posts.ingest import PostRow, post_content_hash
 from posts.models import Author, Post
-
-
-def _index_request(post_ids: Iterable[int]) -> None:
-    """Every change reaches the search index: queued in this transaction, sent on commit."""
-    from search.services import index_request
-
-    index_request(post_ids=post_ids)
-
+from posts.signals import posts_changed_send
 
 # Fields an upsert may change on an existing post. Moderation state (hidden, deleted)
 # is not among them: re-importing a file never brings a removed post back.
@@ -72,7 +69,7 @@ def post_upsert_many(*, rows: Sequence[PostRow]) -> UpsertCounts:
     author_ids = author_ids_ensure(handles=(row.author for row in latest.values()))
     upsert = _upsert_postgres if connection.vendor == "postgresql" else _upsert_orm
     counts = upsert(list(latest.values()), author_ids, timezone.now())
-    _index_request(counts.post_ids)
+    posts_changed_send(post_ids=counts.post_ids)
     counts.updated += len(rows) - len(latest)  # earlier copies, overwritten within the batch
     return counts
 
@@ -173,11 +170,10 @@ def post_update(*, post: Post, changes: dict) -> Post:
 
 @transaction.atomic
 def post_save(*, post: Post, update_fields: list[str] | None = None) -> Post:
-    """Save one post, keeping its content hash in step with its text and the index in step
-    with both."""
+    """Save one post, keeping its content hash in step with its text, and announce it."""
     post.content_hash = post_content_hash(lang=post.lang, text=post.text)
     post.save(update_fields=update_fields)
-    _index_request([post.pk])
+    posts_changed_send(post_ids=[post.pk])
     return post
 
 
@@ -188,7 +184,7 @@ def post_set_hidden(*, post_ids: Iterable[int], hidden: bool) -> int:
         is_hidden=hidden
     )
     changed_ids = list(changing.values_list("pk", flat=True))
-    _index_request(changed_ids)
+    posts_changed_send(post_ids=changed_ids)
     return Post.objects.filter(pk__in=changed_ids).update(
         is_hidden=hidden, updated_at=timezone.now()
     )
@@ -202,7 +198,7 @@ def post_delete(*, post_ids: Iterable[int]) -> int:
     """
     now = timezone.now()
     post_ids = list(post_ids)
-    _index_request(post_ids)
+    posts_changed_send(post_ids=post_ids)
     return Post.objects.filter(pk__in=post_ids, deleted_at__isnull=True).update(
         deleted_at=now, updated_at=now
     )
@@ -212,7 +208,7 @@ def post_delete(*, post_ids: Iterable[int]) -> int:
 def post_restore(*, post_ids: Iterable[int]) -> int:
     """Undo a deletion made by mistake (staff only)."""
     post_ids = list(post_ids)
-    _index_request(post_ids)
+    posts_changed_send(post_ids=post_ids)
     return Post.objects.filter(pk__in=post_ids, deleted_at__isnull=False).update(
         deleted_at=None, updated_at=timezone.now()
     )

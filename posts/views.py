@@ -1,17 +1,11 @@
-import logging
-
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from posts import selectors
-from posts.models import Post
-from search.selectors import similar_posts
-
-logger = logging.getLogger(__name__)
+from posts.panels import post_panels
 
 PAGE_SIZE = 25
-SIMILAR_POSTS = 5
 
 
 def post_list(request: HttpRequest) -> HttpResponse:
@@ -26,16 +20,9 @@ def post_list(request: HttpRequest) -> HttpResponse:
 
 
 def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """One public post and the posts closest to it in meaning. Hidden and deleted posts are
-    not found."""
+    """One public post and the panels other apps show beside it (posts.panels: search's
+    similar posts). Hidden and deleted posts are not found."""
     post = get_object_or_404(selectors.post_queryset(), pk=pk)
-    return render(request, "posts/post_detail.html", {"post": post, "similar": _similar_to(post)})
-
-
-def _similar_to(post: Post) -> list[Post]:
-    """Similar posts, or none: an empty or unreadable index never breaks the post page."""
-    try:
-        return similar_posts(post=post, k=SIMILAR_POSTS)
-    except Exception:  # noqa: BLE001 - a side panel; the post itself still shows
-        logger.exception("similar posts failed for post %s", post.pk)
-        return []
+    return render(
+        request, "posts/post_detail.html", {"post": post, "panels": post_panels(post=post)}
+    )

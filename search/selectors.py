@@ -257,6 +257,7 @@ def _filters_only(query: ParsedQuery, results: SearchResults, started: float) ->
 
 
 SIMILAR_MIN_COSINE = 0.3  # below this, "similar" would be noise in a small index
+SIMILAR_POSTS = 5  # on a post's page
 
 
 def similar_posts(*, post: Post, k: int = 5) -> list[Post]:
@@ -278,6 +279,13 @@ def similar_posts(*, post: Post, k: int = 5) -> list[Post]:
     found = Post.objects.visible().select_related("author").in_bulk(candidates)
     similar = [found[i] for i in candidates if i in found and found[i].text != post.text]
     return similar[:k]
+
+
+def similar_posts_panel(*, post: Post) -> dict | None:
+    """The post page's "Similar posts" panel (posts.panels): up to SIMILAR_POSTS, or None
+    when there are none (no index yet, or nothing close)."""
+    similar = similar_posts(post=post, k=SIMILAR_POSTS)
+    return {"similar": similar} if similar else None
 
 
 def index_figures() -> dict:
