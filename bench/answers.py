@@ -82,7 +82,7 @@ def setup(data_dir: Path) -> None:
     django.setup()
     from django.core.management import call_command
 
-    from search import services
+    from search.services import index_sync as services
 
     call_command("migrate", verbosity=0, interactive=False)
     call_command(
@@ -93,7 +93,7 @@ def setup(data_dir: Path) -> None:
 
 
 def run(style: str, rounds: int, chat=None) -> dict:
-    from search.answering import answer_stream
+    from search.chain import answer_stream
 
     totals, first, cut = [], [], 0
     for _ in range(rounds):
@@ -122,7 +122,7 @@ def main() -> None:
         raise SystemExit("this bench needs two CPUs: one to keep busy, one to answer on")
     with tempfile.TemporaryDirectory(prefix="plaza-bench-answers-") as tmp:
         setup(Path(tmp))
-        from search.answering import chat_model, resolve_style
+        from search.chain import chat_model, resolve_style
 
         run("generative", 1)  # warm-up: models loaded, caches filled
         figures = {}

@@ -154,8 +154,8 @@ def corpus_build(limit: int) -> tuple[str, float, float]:
     from django.utils import timezone
     from tqdm import tqdm
 
-    from search import services
     from search.models import IndexQueueEntry
+    from search.services import generations as services
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="plaza-bench-search-") as tmp:

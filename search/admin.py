@@ -13,11 +13,12 @@ from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
 
-from search import selectors, services
+from search import selectors
 from search.models import Answer, AnswerFeedback, IndexGeneration, IndexQueueEntry
-from search.tasks import generation_build as generation_build_task
-from search.tasks import index_compact as index_compact_task
-from search.tasks import reconcile as reconcile_task
+from search.services.generations import generation_delete
+from search.tasks.index import generation_build as generation_build_task
+from search.tasks.index import index_compact as index_compact_task
+from search.tasks.index import reconcile as reconcile_task
 
 # The figures the change page shows, in order: (label, key in index_figures()).
 INDEX_FIGURES = [
@@ -130,10 +131,10 @@ class IndexGenerationAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[IndexGeneration]) -> None:
         # The bulk delete's confirmation refuses in-use rows already; this keeps them anyway.
-        services.generation_delete(generations=queryset.exclude(state__in=IN_USE))
+        generation_delete(generations=queryset.exclude(state__in=IN_USE))
 
     def delete_model(self, request: HttpRequest, obj: IndexGeneration) -> None:
-        services.generation_delete(generations=[obj])
+        generation_delete(generations=[obj])
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         # Index-wide actions need no selection (and work before any generation exists):

@@ -1,7 +1,7 @@
 from django.urls import path
 
-from search.answers_api import AnswerEventsView, AnswerFeedbackView, AnswersView, AnswerView
-from search.api import SearchStatusView, SearchView
+from search.api.answers import AnswerEventsView, AnswerFeedbackView, AnswersView, AnswerView
+from search.api.search import SearchStatusView, SearchView
 
 urlpatterns = [
     path("search", SearchView.as_view(), name="api-search"),

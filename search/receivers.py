@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search.services import index_request
+from search.services.index_sync import index_request
 
 
 def posts_changed_index(sender, *, post_ids: list[int], **kwargs) -> None:

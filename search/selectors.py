@@ -1,4 +1,5 @@
-"""Reads for search: hybrid search with X-style filters, similar posts, the ops figures.
+"""Reads for search: hybrid search with X-style filters, similar posts, answers, the ops
+figures.
 
     results = search_posts(query='vacunas "tercera dosis" lang:es', k=10, offset=0)
     results.hits[0].post, .score, .found_by, .matched_terms
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from uuid import UUID
 
 import numpy as np
 from django.db.models import Count, Max, Min, Q, QuerySet
@@ -286,6 +289,25 @@ def similar_posts_panel(*, post: Post) -> dict | None:
     when there are none (no index yet, or nothing close)."""
     similar = similar_posts(post=post, k=SIMILAR_POSTS)
     return {"similar": similar} if similar else None
+
+
+def answer_for_reader(
+    *, answer_id: UUID | str, user, session_answer_ids: Iterable[str]
+) -> Answer | None:
+    """The answer if this reader may read it: who asked for it (the signed-in user, or the
+    browser session that created it, by `session_answer_ids`) or staff; None otherwise."""
+    answer = Answer.objects.filter(pk=answer_id).first()
+    allowed = answer is not None and (
+        (user.is_authenticated and (user.is_staff or answer.user_id == user.pk))
+        or str(answer.pk) in session_answer_ids
+    )
+    return answer if allowed else None
+
+
+def answer_retrieved_posts(*, answer: Answer) -> dict[int, Post]:
+    """The visible posts an answer read, by primary key, with their authors (a post
+    deleted since is missing)."""
+    return Post.objects.visible().select_related("author").in_bulk(answer.retrieved)
 
 
 def index_figures() -> dict:

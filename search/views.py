@@ -8,10 +8,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from search import selectors
-from search.answers import AnswerRateLimited, answer_create, answer_feedback_record
-from search.answers_api import answer_for, client_ip, remember
 from search.forms import MAX_PAGE, PAGE_SIZE, SearchForm
+from search.http import answer_for, client_ip, remember
 from search.query import QueryError
+from search.services.answers import AnswerRateLimited, answer_create, answer_feedback_record
 
 
 def _page_link(request: HttpRequest, page: int) -> str:

@@ -64,7 +64,9 @@ def world(settings, tmp_path, monkeypatch, advertisers, make_user):
     an answer's event stream ends after a second (no worker writes answers here)."""
     from ads.models import AdCreative, Campaign, DraftJob
     from posts.services import post_upsert_many
-    from search import answers_api, indexes, services
+    from search import indexes
+    from search.api import answers as answers_api
+    from search.services import index_sync as services
 
     indexes.close_all()
     settings.DATA_DIR = tmp_path

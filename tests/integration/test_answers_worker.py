@@ -10,9 +10,10 @@ import pytest
 from django.utils import timezone
 
 from posts.services import post_upsert_many
-from search import answers as answer_services
-from search import indexes, services
+from search import indexes
 from search.models import Answer
+from search.services import answers as answer_services
+from search.services import index_sync
 from tests.integration.workers import Worker, wait_for
 from tests.search.conftest import corpus_rows
 
@@ -29,7 +30,7 @@ def fresh_handles():
 def test_an_answer_runs_on_the_worker(configured_worker):
     """answer_create → on commit → the gpu queue → the worker writes the answer."""
     post_upsert_many(rows=corpus_rows())
-    services.index_flush()
+    index_sync.index_flush()
     indexes.close_all()  # the worker is the writer from here on
     answer = answer_services.answer_create(question="how do I bake bread at home?")
     wait_for(lambda: Answer.objects.get(pk=answer.pk).finished, 180, configured_worker)
@@ -40,7 +41,7 @@ def test_an_answer_runs_on_the_worker(configured_worker):
 def test_a_worker_killed_mid_answer_leaves_it_failed(settings):
     """SIGKILL while the answer is running: the sweep marks it failed once it is silent."""
     post_upsert_many(rows=corpus_rows())
-    services.index_flush()
+    index_sync.index_flush()
     indexes.close_all()
     worker = Worker(settings.CELERY_BROKER_URL, settings.DATA_DIR)
     try:

@@ -15,8 +15,9 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from posts.models import Post
-from search import indexes, selectors, services
+from search import indexes, selectors
 from search.models import IndexGeneration, IndexQueueEntry
+from search.services import reconcile
 from tests.integration.workers import Worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -79,7 +80,7 @@ def test_post_lifecycle_through_the_api_reaches_search(configured_worker, api):
     wait_for(drained, 120, worker)
     assert post.pk in search_ids("lighthouse painted red and white stripes", k=3)
     assert post.pk not in search_ids(f'"{old_text}"')  # the old words no longer match
-    assert services.index_reconcile().summary()["stale"] == 0  # its vector is the new text's
+    assert reconcile.index_reconcile().summary()["stale"] == 0  # its vector is the new text's
 
     response = api.patch(f"/api/posts/{post.pk}", {"hidden": True}, format="json")
     assert response.status_code == 200, response.content
@@ -142,11 +143,11 @@ def test_worker_killed_mid_batch_loses_nothing(settings):
 
     restarted = Worker(settings.CELERY_BROKER_URL, settings.DATA_DIR)
     try:
-        report = services.index_reconcile()  # queues what is missing, then sends a flush
+        report = reconcile.index_reconcile()  # queues what is missing, then sends a flush
         assert len(report.missing) >= left - 40  # at most the batch in flight was written
         wait_for(drained, 300, restarted)
         wait_for(lambda: len(indexed_ids()) == total, 60, restarted)
-        again = services.index_reconcile()
+        again = reconcile.index_reconcile()
         assert (again.missing, again.stale, again.removed) == ([], [], [])
         assert indexed_ids() == set(Post.objects.visible().values_list("id", flat=True))
     finally:

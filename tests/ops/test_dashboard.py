@@ -127,7 +127,7 @@ def test_the_figures_change_as_posts_are_indexed(staff_client, ops_posts):
     """The real encoder and index: waiting changes before the flush; vectors, BM25
     documents and the live generation after it; one fewer vector once a post is hidden."""
     from posts.services import post_set_hidden
-    from search import services
+    from search.services import index_sync as services
 
     index = staff_client.get("/ops/figures").json()["index"]
     assert index["available"] is True

@@ -128,8 +128,9 @@ def test_the_index_figures_after_indexing(staff_client, ops_posts):
     """The real encoder indexes the posts: vectors, BM25 documents and the generation show;
     a hidden post leaves the vectors and, once its segment is sealed, is a tombstone."""
     from posts.services import post_set_hidden
-    from search import indexes, services
+    from search import indexes
     from search.models import IndexGeneration
+    from search.services import index_sync as services
 
     before = scrape(staff_client)
     assert before["plaza_index_queued_changes"] == {labels(): len(ops_posts)}

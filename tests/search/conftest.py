@@ -73,8 +73,8 @@ def corpus_posts(db, index_dir):
 @pytest.fixture
 def indexed_posts(corpus_posts):
     """The corpus flushed into a live generation (the real encoder, BM25)."""
-    from search import services
+    from search.services import index_sync
 
-    report = services.index_flush()
+    report = index_sync.index_flush()
     assert report.upserted == len(CORPUS)
     return corpus_posts

@@ -9,8 +9,8 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from search import tasks
 from search.models import IndexGeneration, IndexQueueEntry
+from search.tasks import index as tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -50,9 +50,9 @@ def test_generation_list_and_change_page_show_the_ops_figures(admin_client, inde
 
 def test_change_page_shows_the_last_reconcile_report(admin_client, indexed_posts):
     """After a reconcile, the generation's page lists what it found and queued."""
-    from search import services
+    from search.services import reconcile
 
-    services.index_reconcile()
+    reconcile.index_reconcile()
     generation = IndexGeneration.objects.get(state="live")
     page = admin_client.get(
         reverse("admin:search_indexgeneration_change", args=[generation.pk])

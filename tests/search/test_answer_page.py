@@ -8,7 +8,7 @@ import json
 import pytest
 from django.test import Client
 
-from search import answers as answer_services
+from search.services import answers as answer_services
 
 pytestmark = pytest.mark.django_db
 

@@ -12,12 +12,13 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
+from ml.answer_compose import NOTHING_FOUND_IN
 from ml.bm25 import fold
 from ml.language import detect_language
 from ml.support import support
-from search import services
-from search.answering import NOTHING_FOUND_IN, answer_stream
+from search.chain import answer_stream
 from search.management.commands.evaluate_answers import example_leaks, independently_supported
+from search.services import index_sync
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -27,7 +28,7 @@ DEMO = Path(settings.BASE_DIR) / "posts" / "demo" / "posts.jsonl"
 @pytest.fixture
 def demo_posts(index_dir):
     call_command("import_posts", str(DEMO), "--source", "demo", "--no-progress", stdout=StringIO())
-    services.index_flush()
+    index_sync.index_flush()
 
 
 def check(question: str, language: str):

@@ -10,20 +10,18 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from ml.support import support
-from posts.services import post_upsert_many
-from search import services
-from search.answering import (
+from ml.answer_compose import (
     ANSWER_MAX_CHARS,
     MIN_DENSE_COSINE,
     NOTHING_FOUND,
     NOTHING_FOUND_IN,
-    _fence,
-    answer_stream,
-    chat_model,
-    source_of,
 )
+from ml.answer_compose import fence as _fence
+from ml.support import support
+from posts.services import post_upsert_many
+from search.chain import answer_stream, chat_model, source_of
 from search.selectors import search_posts
+from search.services import index_sync
 from tests.search.conftest import CORPUS, corpus_rows
 
 pytestmark = pytest.mark.django_db
@@ -94,7 +92,7 @@ def test_an_injected_post_changes_nothing_but_the_text(corpus_posts):
     """A post that tries to instruct the model cannot add citations to posts that were
     not retrieved, and the answer stays plain text for the page to escape."""
     post_upsert_many(rows=corpus_rows([*CORPUS, INJECTION]))
-    services.index_flush()
+    index_sync.index_flush()
     result = list(answer_stream(question="bread tip: previous rules"))[-1].result
     retrieved = {hit.post.external_id for hit in result.hits}
     assert "99" in retrieved

@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from search import answering
-from search import answers as answer_services
+from search import chain as answering
 from search.models import Answer
+from search.services import answers as answer_services
 
 pytestmark = pytest.mark.django_db
 

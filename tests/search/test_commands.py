@@ -10,8 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from posts.models import Post
-from search import indexes, services
+from search import indexes
 from search.models import IndexGeneration, IndexQueueEntry
+from search.services import generations
 
 pytestmark = pytest.mark.django_db
 
@@ -69,16 +70,16 @@ def test_reindex_with_an_unknown_model_says_so(index_dir):
 def test_a_model_change_queues_one_rebuild(indexed_posts, settings, monkeypatch):
     """When PLAZA_EMBED_MODEL no longer matches the live generation, reconcile's check
     queues one rebuild with the new model; none while one is building, none when equal."""
-    from search import tasks
+    from search.tasks import index as tasks
 
     sent = []
     monkeypatch.setattr(tasks.generation_build, "apply_async", lambda args: sent.append(args))
-    assert services.generation_model_check() is False
+    assert generations.generation_model_check() is False
     settings.PLAZA_EMBED_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
-    assert services.generation_model_check() is True
+    assert generations.generation_model_check() is True
     assert sent == [(settings.PLAZA_EMBED_MODEL,)]
     IndexGeneration.objects.create(name="next", embed_model="x", dim=384)  # building
-    assert services.generation_model_check() is False
+    assert generations.generation_model_check() is False
 
 
 def test_deleting_a_retired_generation_removes_its_folder(
@@ -86,11 +87,11 @@ def test_deleting_a_retired_generation_removes_its_folder(
 ):
     """Retired generations go with their folders; the live one is never deleted."""
     old = indexes.live_generation(fresh=True)
-    services.generation_build()
+    generations.generation_build()
     old.refresh_from_db()
     live = IndexGeneration.objects.get(state="live")
     with django_capture_on_commit_callbacks(execute=True):
-        deleted = services.generation_delete(generations=[old, live])
+        deleted = generations.generation_delete(generations=[old, live])
     assert deleted == 1
     assert not indexes.generation_folder(old.name).exists()
     assert indexes.generation_folder(live.name).exists()

@@ -14,8 +14,9 @@ import pytest
 from posts.ingest import PostRow, post_content_hash
 from posts.models import Post
 from posts.services import post_delete, post_set_hidden, post_update, post_upsert_many
-from search import indexes, selectors, services
+from search import indexes, selectors
 from search.models import IndexGeneration, IndexQueueEntry
+from search.services import generations, index_sync, reconcile
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +64,7 @@ def corpus(index_dir):
         text = TOPICS[lang][n % 5] + f" (nota {n})"
         rows.append(_row(n, AUTHORS[n % 3], lang, text, day=rng.randrange(0, 90)))
     post_upsert_many(rows=rows)
-    services.index_flush()
+    index_sync.index_flush()
     return {p.external_id: p for p in Post.objects.select_related("author")}
 
 
@@ -109,7 +110,7 @@ def test_filtered_queries_return_exactly_the_matching_posts(corpus):
     posts = list(Post.objects.select_related("author"))
     post_set_hidden(post_ids=[corpus["3"].pk], hidden=True)
     post_delete(post_ids=[corpus["4"].pk])
-    services.index_flush()
+    index_sync.index_flush()
     posts = list(Post.objects.select_related("author"))
     day = BASE + timedelta(days=30)
     cases = itertools.product(
@@ -150,7 +151,7 @@ def test_hidden_and_deleted_posts_never_appear_even_before_the_index_catches_up(
     results = selectors.search_posts(query=query, k=5)
     assert target.pk not in {h.post.pk for h in results.hits}
     assert len(results.hits) == 5
-    services.index_flush()
+    index_sync.index_flush()
     reader = indexes.reader_for(indexes.live_generation(fresh=True))
     assert target.pk not in set(reader.index.entries()[0].tolist())
 
@@ -160,7 +161,7 @@ def test_edit_is_found_by_its_new_text_not_its_old(corpus):
     post = corpus["1"]
     old = "Great coffee and friendly crew"
     post_update(post=post, changes={"text": "Zeppelin voyage over Patagonia glaciers"})
-    services.index_flush()
+    index_sync.index_flush()
     hits = selectors.search_posts(query="zeppelin patagonia", k=3).hits
     assert hits[0].post.pk == post.pk and "bm25" in hits[0].found_by
     old_hits = selectors.search_posts(query=f'"{old}"', k=10).hits
@@ -211,14 +212,14 @@ def test_reconcile_repairs_missing_stale_and_removed(corpus):
     )  # changed behind the services' back
     Post.objects.filter(pk=removed.pk).update(is_hidden=True)
     IndexQueueEntry.objects.all().delete()
-    report = services.index_reconcile()
+    report = reconcile.index_reconcile()
     assert (report.missing, report.stale, report.removed) == (
         [missing.pk],
         [stale.pk],
         [removed.pk],
     )
-    services.index_flush()
-    again = services.index_reconcile()
+    index_sync.index_flush()
+    again = reconcile.index_reconcile()
     assert (again.missing, again.stale, again.removed, again.queued) == ([], [], [], 0)
     assert selectors.search_posts(query="quantum kittens", k=1).hits[0].post.pk == stale.pk
 
@@ -233,13 +234,13 @@ def test_a_failed_flush_keeps_its_queue_entries(corpus, monkeypatch):
     def die(*args, **kwargs):
         raise SystemExit("killed")
 
-    monkeypatch.setattr(services, "_embed_rows", die)
+    monkeypatch.setattr(index_sync, "posts_embed", die)
     with pytest.raises(SystemExit):
-        services.index_flush()
+        index_sync.index_flush()
     assert IndexQueueEntry.objects.count() == queued
     monkeypatch.undo()
     indexes.close_all()  # a new process: reopens from disk
-    services.index_flush()
+    index_sync.index_flush()
     assert not IndexQueueEntry.objects.exists()
     assert selectors.search_posts(query="volcanic iceland", k=1).hits[0].post.pk == post.pk
 
@@ -247,7 +248,7 @@ def test_a_failed_flush_keeps_its_queue_entries(corpus, monkeypatch):
 def test_rebuild_swaps_in_a_new_generation_and_keeps_search_up(corpus):
     """reindex builds beside the live generation, swaps, and re-queues what changed."""
     old = indexes.live_generation(fresh=True)
-    new = services.generation_build()
+    new = generations.generation_build()
     assert new.state == IndexGeneration.State.LIVE and new.name != old.name
     old.refresh_from_db()
     assert old.state == IndexGeneration.State.RETIRED
@@ -255,7 +256,7 @@ def test_rebuild_swaps_in_a_new_generation_and_keeps_search_up(corpus):
     indexes.forget_live()
     found = selectors.search_posts(query="tercera dosis", k=1)
     assert found.generation == new.name and "tercera" in found.hits[0].post.text
-    assert services.index_reconcile().summary()["queued"] == 0
+    assert reconcile.index_reconcile().summary()["queued"] == 0
 
 
 def test_similar_posts_leave_out_the_post_itself(corpus):
@@ -277,11 +278,11 @@ def test_no_index_yet_returns_nothing(index_dir):
 def test_a_new_live_generation_is_readable_before_its_first_flush(index_dir):
     """The live row appears only once its empty index is on disk: a reader (the web
     process, the sync test's poll) never finds a live generation without an index."""
-    generation = services.generation_live_ensure()
+    generation = generations.generation_live_ensure()
     assert generation.state == IndexGeneration.State.LIVE
     assert len(indexes.reader_for(generation).index) == 0
     assert selectors.search_posts(query="anything", k=5).hits == []
-    assert services.generation_live_ensure().name == generation.name  # made once
+    assert generations.generation_live_ensure().name == generation.name  # made once
     assert [p.name for p in index_dir.joinpath("index").iterdir()] == [generation.name]
 
 
@@ -291,7 +292,7 @@ def test_posts_newer_than_the_bm25_build_match_by_their_words_at_once(
     """Between BM25 rebuilds, a new post is scored by its words on the build's scale (so
     it ranks first for its own text), an edited post by its new words only, and a phrase
     filter sees both."""
-    from search import tasks
+    from search.tasks import index as tasks
 
     settings.PLAZA_BM25_REFRESH_S = 3600  # no rebuild during this test
     monkeypatch.setattr(tasks.index_bm25_refresh, "apply_async", lambda *args, **kw: None)
@@ -301,7 +302,7 @@ def test_posts_newer_than_the_bm25_build_match_by_their_words_at_once(
     edited = corpus["9"]
     old_words = edited.text.split(" (nota")[0]
     post_update(post=edited, changes={"text": "Una tormenta solar deja auroras sobre Madrid"})
-    services.index_flush()
+    index_sync.index_flush()
     new = Post.objects.get(external_id="100")
     bm25 = indexes.reader_for(indexes.live_generation(fresh=True)).bm25
     assert new.pk not in set(bm25.ids.tolist())  # the build predates it

@@ -17,7 +17,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from search.answering import answer_stream
+from search.chain import answer_stream
 from search.query import QueryError
 
 

@@ -37,20 +37,13 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ml.answer_compose import EXAMPLES, Source, encoder_native, relevant
 from ml.bm25 import fold, tokenize
 from ml.evaluation import index_corpus
 from ml.hybrid import hybrid_search
 from ml.language import detect_language
 from search import indexes
-from search.answering import (
-    ANSWER_SOURCES,
-    EXAMPLES,
-    Source,
-    answer_from_sources,
-    chat_model,
-    encoder_native,
-    relevant,
-)
+from search.chain import ANSWER_SOURCES, answer_from_sources, chat_model
 from search.management.beir import collection_from
 
 

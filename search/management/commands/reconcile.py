@@ -13,8 +13,9 @@ import time
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ml.index import IndexLockedError
-from search import services
 from search.models import IndexQueueEntry
+from search.services.index_sync import index_flush
+from search.services.reconcile import index_reconcile
 
 
 class Command(BaseCommand):
@@ -37,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="End with one JSON line.")
 
     def handle(self, *args, **options) -> None:
-        report = services.index_reconcile()
+        report = index_reconcile()
         summary = report.summary()
         self.stdout.write(
             f"generation {summary['generation']}: {summary['posts']} visible posts, "
@@ -51,7 +52,7 @@ class Command(BaseCommand):
         applied = False
         if options["inline"] and summary["queued"]:
             try:
-                services.index_flush(time_budget_s=float("inf"))
+                index_flush(time_budget_s=float("inf"))
             except IndexLockedError as exc:
                 raise CommandError(
                     f"{exc}. Run without --inline: the running worker applies the repairs."

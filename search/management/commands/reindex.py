@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from ml.registry import ModelNotFound
-from search import services
+from search.services.generations import generation_build
 
 
 class Command(BaseCommand):
@@ -41,7 +41,7 @@ class Command(BaseCommand):
             bar.update(done - bar.n)
 
         try:
-            generation = services.generation_build(model=options["model"], progress=progress)
+            generation = generation_build(model=options["model"], progress=progress)
         except ModelNotFound as exc:
             raise CommandError(f"--model: {exc}") from None
         finally:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -23,14 +22,15 @@ from django.db import close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from search.answering import answer_stream
+from ops.jobs import ProgressWriter, job_finish, job_start, jobs_fail_stale
+from search.chain import answer_stream
 from search.models import Answer, AnswerFeedback
 from search.query import parse_query
 
 logger = logging.getLogger(__name__)
 
 SAVE_EVERY_S = 0.25
-STALE_AFTER = timedelta(minutes=5)  # a running answer writes far more often than this
+STALE_AFTER = Answer.STALE_AFTER  # running with no write this long, an answer is failed
 OVERDUE_GRACE = timedelta(seconds=10)  # past its deadline by this, a running answer is dead
 QUEUED_TOO_LONG = timedelta(minutes=30)
 
@@ -76,7 +76,7 @@ def answer_enqueue(*, answer_id: UUID) -> None:
     if settings.PLAZA_ANSWER_MODE == "inline":
         threading.Thread(target=_run_in_thread, args=(answer_id,), daemon=True).start()
         return
-    from search.tasks import answer_run as answer_run_task
+    from search.tasks.answers import answer_run as answer_run_task
 
     try:
         answer_run_task.apply_async((str(answer_id),))
@@ -100,36 +100,27 @@ def answer_run(*, answer_id: UUID) -> Answer:
     answer = Answer.objects.get(pk=answer_id)
     if answer.finished:
         return answer
-    Answer.objects.filter(pk=answer.pk).update(
-        status=Answer.Status.RUNNING, started_at=timezone.now(), text="", error=""
-    )
-    text, saved = "", time.monotonic()
+    job_start(answer, text="", error="")
+    write = ProgressWriter(answer, every_s=SAVE_EVERY_S)
+    text = ""
     try:
         for event in answer_stream(question=answer.question):
             if event.kind == "retrieved":
-                Answer.objects.filter(pk=answer.pk).update(
-                    retrieved=[hit.post.pk for hit in event.hits]
-                )
+                write(force=True, retrieved=[hit.post.pk for hit in event.hits])
             elif event.kind == "token":
                 text += event.text
-                if time.monotonic() - saved >= SAVE_EVERY_S:
-                    Answer.objects.filter(pk=answer.pk).update(text=text)
-                    saved = time.monotonic()
+                write(text=text)
             else:
                 result = event.result
     except Exception as exc:
         logger.exception("answer %s failed", answer.pk)
-        Answer.objects.filter(pk=answer.pk).update(
-            status=Answer.Status.FAILED,
-            text=text,
-            error=f"{type(exc).__name__}: {exc}",
-            finished_at=timezone.now(),
-        )
+        job_finish(answer, Answer.Status.FAILED, error=f"{type(exc).__name__}: {exc}", text=text)
         raise
     written = set(result.written_citations)
     with transaction.atomic():
-        Answer.objects.filter(pk=answer.pk).update(
-            status=Answer.Status.DONE,
+        job_finish(
+            answer,
+            Answer.Status.DONE,
             text=result.text,
             model_text=result.model_text,
             style=result.style,
@@ -161,7 +152,6 @@ def answer_run(*, answer_id: UUID) -> Answer:
             total_ms=result.timings.get("total_ms"),
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
-            finished_at=timezone.now(),
         )
         answer.refresh_from_db()
         answer.cited_posts.set([result.hits[n - 1].post.pk for n in result.citations])
@@ -179,34 +169,25 @@ def _overdue() -> Q:
     return Q(status=Answer.Status.RUNNING, started_at__lt=_overdue_since())
 
 
-def _fail(answers) -> int:
-    return answers.update(
-        status=Answer.Status.FAILED,
-        error="the worker stopped before finishing this answer",
-        finished_at=timezone.now(),
-    )
-
-
 def answers_fail_stale() -> int:
-    """Fail the answers whose worker died: running past their deadline (see _overdue), or
-    queued with no write for QUEUED_TOO_LONG. Returns how many."""
-    now = timezone.now()
-    stale = (
-        _overdue()
-        | Q(status=Answer.Status.RUNNING, updated_at__lt=now - STALE_AFTER)
-        | Q(status=Answer.Status.QUEUED, updated_at__lt=now - QUEUED_TOO_LONG)
+    """Fail the answers whose worker died: running with no write for Answer.STALE_AFTER,
+    running past their deadline (see _overdue), or queued with no write for
+    QUEUED_TOO_LONG. Returns how many."""
+    queued_too_long = Q(
+        status=Answer.Status.QUEUED, updated_at__lt=timezone.now() - QUEUED_TOO_LONG
     )
-    return _fail(Answer.objects.filter(stale))
+    return jobs_fail_stale(Answer, also=_overdue() | queued_too_long)
 
 
 def answer_fail_if_overdue(*, answer_id: UUID) -> Answer | None:
     """The answer as it stands, failed first if it runs past its deadline (readers call
-    this as they poll, so none waits on a dead worker for the beat sweep). Writes only
-    then: a poll is a read, never a lock on SQLite."""
+    this as they poll, so none waits on a dead worker for the beat sweep: the sweep runs
+    then, with this answer in it). Writes only then: a poll is a read, never a lock on
+    SQLite."""
     answer = Answer.objects.filter(pk=answer_id).first()
     overdue = answer is not None and answer.status == Answer.Status.RUNNING
     if overdue and answer.started_at and answer.started_at < _overdue_since():
-        _fail(Answer.objects.filter(_overdue(), pk=answer_id))
+        jobs_fail_stale(Answer, also=Q(_overdue(), pk=answer_id))
         answer.refresh_from_db()
     return answer
 

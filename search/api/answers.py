@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Iterator
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
-from django.http import Http404, HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
@@ -41,45 +41,23 @@ from ops.api_contract import (
     error_headers,
     errors,
 )
-from posts.models import Post
-from search.answers import (
+from search.http import answer_for, client_ip, remember
+from search.models import Answer
+from search.query import MAX_QUERY_CHARS, QueryError
+from search.selectors import answer_retrieved_posts
+from search.services.answers import (
     AnswerRateLimited,
     answer_create,
     answer_fail_if_overdue,
     answer_feedback_record,
 )
-from search.models import Answer
-from search.query import MAX_QUERY_CHARS, QueryError
 
-SESSION_KEY = "plaza_answers"  # answer ids this browser session created
 STREAM_POLL_S = 0.2
 STREAM_MAX_S = 300  # a client reconnects (Last-Event-ID) after this
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
-
-
-def answer_for(request: HttpRequest, answer_id) -> Answer:
-    """The answer if this request may read it, else 404 (never 403: ids are not confirmed)."""
-    answer = Answer.objects.filter(pk=answer_id).first()
-    user = request.user
-    allowed = answer is not None and (
-        (user.is_authenticated and (user.is_staff or answer.user_id == user.pk))
-        or str(answer.pk) in request.session.get(SESSION_KEY, [])
-    )
-    if not allowed:
-        raise Http404("no such answer")
-    return answer
-
-
-def remember(request: HttpRequest, answer: Answer) -> None:
-    ids = request.session.get(SESSION_KEY, [])[-49:]
-    request.session[SESSION_KEY] = [*ids, str(answer.pk)]
-
-
 def answer_data(answer: Answer, request: HttpRequest | None = None) -> dict:
-    posts = Post.objects.visible().select_related("author").in_bulk(answer.retrieved)
+    posts = answer_retrieved_posts(answer=answer)
     retrieved = []
     for n, pk in enumerate(answer.retrieved, start=1):
         post = posts.get(pk)
