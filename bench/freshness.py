@@ -56,6 +56,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads from a hub
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.scratch import scratch_database_recreate  # noqa: E402
+
 DEMO_POSTS = REPO / "posts" / "demo" / "posts.jsonl"
 MARKER = ".plaza-bench-freshness"  # a data dir holding this may be wiped
 GOAL_P95_S = 5.0
@@ -190,37 +193,12 @@ def wipe_data_dir(data_dir: Path) -> None:
     (data_dir / MARKER).write_text("made by bench/freshness.py; wiped at each run\n")
 
 
-def wipe_database(url: str | None, data_dir: Path) -> str:
-    """Drop and recreate the scratch database named in DATABASE_URL; returns its vendor."""
+def wipe_database(url: str | None) -> str:
+    """Drop and recreate the scratch database named in DATABASE_URL (bench.scratch: its
+    name must say bench); returns its vendor."""
     if not url:
         return "sqlite"  # under the data dir, wiped with it
-    import dj_database_url
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    if parsed.scheme.startswith("sqlite"):
-        path = Path(dj_database_url.parse(url)["NAME"])
-        if data_dir not in path.resolve().parents and "bench" not in path.name:
-            raise SystemExit(
-                f"DATABASE_URL={url}: the bench deletes its database; use a file under "
-                f"--data-dir or one whose name contains 'bench'"
-            )
-        path.unlink(missing_ok=True)
-        return "sqlite"
-    if not parsed.scheme.startswith("postgres"):
-        raise SystemExit(f"DATABASE_URL={url}: sqlite or postgres only")
-    if "bench" not in name:
-        raise SystemExit(
-            f"DATABASE_URL={url}: the bench drops and recreates its database; "
-            "name a scratch one containing 'bench' (e.g. .../plaza_bench)"
-        )
-    import psycopg
-
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return "postgresql"
+    return scratch_database_recreate(url)
 
 
 def purge_broker() -> str:
@@ -631,7 +609,7 @@ def main() -> None:
     os.environ.pop("CELERY_RESULT_BACKEND", None)
     child_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     os.environ["PLAZA_LOG_LEVEL"] = "WARNING"  # this process reports; the servers log
-    database = wipe_database(os.environ.get("DATABASE_URL"), data_dir)
+    database = wipe_database(os.environ.get("DATABASE_URL"))
     token, corpus_posts, broker = django_setup(corpus)
 
     port = free_port()

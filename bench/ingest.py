@@ -26,12 +26,15 @@ from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.scratch import scratch_database_recreate  # noqa: E402
+
 DEFAULT_FILE = REPO.parent / "shared" / "data" / "posts" / "es-news-tweets.jsonl.gz"
 
 
 def child(path: Path, naive_rows: int) -> dict:
     """Runs inside a process whose DATABASE_URL is the scratch database."""
-    sys.path.insert(0, str(REPO))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
@@ -120,18 +123,6 @@ def run_child(database_url: str, path: Path, naive_rows: int) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def postgres_scratch(url: str) -> str:
-    """Drop and create the scratch database named in `url`; return `url`."""
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--file", type=Path, default=DEFAULT_FILE)
@@ -154,9 +145,8 @@ def main() -> None:
                     run_child(f"sqlite:///{tmp}/bench.sqlite3", args.file, args.naive_rows)
                 )
         elif database == "postgres":
-            results.append(
-                run_child(postgres_scratch(args.postgres_url), args.file, args.naive_rows)
-            )
+            scratch_database_recreate(args.postgres_url)  # refused unless its name says bench
+            results.append(run_child(args.postgres_url, args.file, args.naive_rows))
         else:
             raise SystemExit(f"--databases: unknown {database!r} (sqlite, postgres)")
 

@@ -48,9 +48,12 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.scratch import scratch_database_name, scratch_database_recreate  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
 SHARED_DATA = Path(os.environ.get("PLAZA_SHARED_DATA") or REPO.parent / "shared" / "data")
 SHARED_POSTS = [
@@ -120,10 +123,10 @@ def main() -> int:
 
 
 def _environment() -> dict[str, str]:
-    name = urlparse(DATABASE_URL).path.lstrip("/")
-    if not DATABASE_URL.startswith("postgres") or "bench" not in name:
+    if not DATABASE_URL.startswith("postgres"):
         raise SystemExit(f"DATABASE_URL={DATABASE_URL}: use a scratch PostgreSQL database "
                          "whose name contains 'bench' (it is dropped)")  # fmt: skip
+    scratch_database_name(DATABASE_URL)  # refused unless its name says bench
     return {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
@@ -150,12 +153,7 @@ def _manage(env: dict, *arguments: str) -> str:
 
 def _prepare(env: dict, posts: int) -> str:
     """A fresh database, broker and data dir, the posts imported; returns a staff token."""
-    import psycopg
-
-    name = urlparse(DATABASE_URL).path.lstrip("/")
-    with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as db:
-        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        db.execute(f'CREATE DATABASE "{name}"')
+    scratch_database_recreate(DATABASE_URL)
     import redis
 
     redis.Redis.from_url(BROKER_URL).flushdb()

@@ -37,12 +37,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads from a hub
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.scratch import scratch_database_recreate  # noqa: E402
+
 SHARED_DATA = Path(os.environ.get("PLAZA_SHARED_DATA") or REPO.parent / "shared" / "data")
 FILES = [
     SHARED_DATA / "posts" / "es-news-tweets.jsonl.gz",
@@ -107,27 +109,11 @@ def wipe_data_dir(data_dir: Path) -> None:
 
 
 def wipe_database(url: str | None) -> None:
-    """Drop and recreate the scratch PostgreSQL database named in DATABASE_URL, if any."""
-    if not url or url.startswith("sqlite"):
-        if url:
-            import dj_database_url
-
-            path = Path(dj_database_url.parse(url)["NAME"])
-            if "bench" not in path.name:
-                raise SystemExit(f"DATABASE_URL={url}: a rebuild deletes it; name it *bench*")
-            path.unlink(missing_ok=True)
-        return  # the default SQLite file lives in the data dir, wiped with it
-    name = urlparse(url).path.lstrip("/")
-    if not url.startswith("postgres") or "bench" not in name:
-        raise SystemExit(
-            f"DATABASE_URL={url}: a rebuild drops and recreates this database; use a "
-            "scratch PostgreSQL database whose name contains 'bench' (e.g. .../plaza_bench)"
-        )
-    import psycopg
-
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    """Drop and recreate the scratch database named in DATABASE_URL, if any (bench.scratch:
+    its name must say bench)."""
+    if url:
+        scratch_database_recreate(url)
+    # else the default SQLite file lives in the data dir, wiped with it
 
 
 def subset_files(limit: int, folder: Path) -> list[Path]:
