@@ -4,7 +4,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from ads import drafting, review, services
+from ads import briefs
 from ads.models import (
     Adapter,
     AdCreative,
@@ -16,6 +16,7 @@ from ads.models import (
     Membership,
     TrainingRun,
 )
+from ads.services import drafting, review, training
 
 
 class MembershipInline(admin.TabularInline):
@@ -81,13 +82,13 @@ class AdapterAdmin(admin.ModelAdmin):
     @admin.action(description="Promote to active (retires the scope's current one)")
     def promote(self, request: HttpRequest, queryset: QuerySet[Adapter]) -> None:
         for adapter in queryset:
-            services.adapter_promote(adapter=adapter)
+            training.adapter_promote(adapter=adapter)
         self.message_user(request, f"{queryset.count()} adapter(s) promoted.")
 
     @admin.action(description="Retire")
     def retire(self, request: HttpRequest, queryset: QuerySet[Adapter]) -> None:
         for adapter in queryset:
-            services.adapter_retire(adapter=adapter)
+            training.adapter_retire(adapter=adapter)
         self.message_user(request, f"{queryset.count()} adapter(s) retired.")
 
 
@@ -154,7 +155,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             taken = TrainingRun.objects.filter(adapter_name__startswith=run.adapter_name).count()
             name = f"{run.adapter_name}-r{taken + 1}"
             try:
-                services.training_run_create(
+                training.training_run_create(
                     adapter_name=name,
                     dataset=run.dataset,
                     steps=run.steps,
@@ -166,7 +167,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
                     parameters=run.parameters,
                     user=request.user,
                 )
-            except services.TrainingError as exc:
+            except training.TrainingError as exc:
                 self.message_user(request, f"{run.adapter_name}: {exc}", messages.ERROR)
             else:
                 self.message_user(request, f"{name}: queued.")
@@ -174,7 +175,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel")
     def cancel(self, request: HttpRequest, queryset: QuerySet[TrainingRun]) -> None:
         for run in queryset:
-            services.training_run_cancel(run=run)
+            training.training_run_cancel(run=run)
         self.message_user(request, f"{queryset.count()} run(s) cancelled or stopping.")
 
 
@@ -260,5 +261,5 @@ class DraftJobAdmin(admin.ModelAdmin):
         for job in queryset.select_related("campaign__advertiser"):
             try:
                 drafting.draft_job_create(campaign=job.campaign, user=request.user, n=job.n)
-            except (drafting.DraftBlocked, drafting.BriefError) as exc:
+            except (briefs.DraftBlocked, briefs.BriefError) as exc:
                 self.message_user(request, f"{job.pk}: {exc}", messages.WARNING)

@@ -35,8 +35,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ads import drafting, review, selectors
+from ads import briefs, selectors
 from ads.models import AdCreative, Advertiser, Campaign, DraftJob, RegulatedCategory
+from ads.services import campaigns, drafting, review
 from ops.api_contract import (
     FORM_PARSERS,
     SPACE,
@@ -59,7 +60,7 @@ LANDING_URL = (
     r"https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
     r"(?:[/?#][!-~]*)?"
 )
-# Trimmed, at least two words (drafting.Brief's rule), no NUL.
+# Trimmed, at least two words (briefs.Brief's rule), no NUL.
 TWO_WORDS = rf"{VISIBLE_CHAR}{TEXT_CHAR}*{SPACE}{TEXT_CHAR}*{VISIBLE_CHAR}"
 
 
@@ -152,8 +153,8 @@ class YourAdvertiserFieldExtension(OpenApiSerializerFieldExtension):
 def _thin_description(value: str) -> str:
     """A brief too thin to draft is refused when it is written, not when it is drafted."""
     try:
-        drafting.Brief(description=value)
-    except drafting.BriefError as exc:
+        briefs.Brief(description=value)
+    except briefs.BriefError as exc:
         raise serializers.ValidationError(str(exc).removeprefix("description: ")) from None
     return value
 
@@ -399,7 +400,7 @@ class CampaignsView(APIView):
             )
         serializer = CampaignSerializer(data=request.data, user=request.user)
         serializer.is_valid(raise_exception=True)
-        campaign = serializer.save(created_by=request.user)
+        campaign = campaigns.campaign_create(**serializer.validated_data, created_by=request.user)
         return Response(campaign_data(campaign), status=status.HTTP_201_CREATED)
 
 
@@ -417,7 +418,7 @@ class CampaignView(APIView):
     )
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = selectors.campaign_for(user=request.user, campaign_id=campaign_id)
-        decision = drafting.campaign_decision(campaign)
+        decision = briefs.campaign_decision(campaign)
         return Response(campaign_data(campaign) | {"category_decision": decision.as_dict()})
 
 
@@ -449,12 +450,12 @@ class CampaignDraftsView(APIView):
             job = drafting.draft_job_create(
                 campaign=campaign, user=request.user, n=params.validated_data["n"]
             )
-        except drafting.DraftBlocked as exc:
+        except briefs.DraftBlocked as exc:
             return Response(
                 {"detail": str(exc), "category": exc.decision.as_dict()},
                 status=status.HTTP_403_FORBIDDEN,
             )
-        except drafting.BriefError as exc:
+        except briefs.BriefError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         data = job_data(job) | {"url": reverse("api-ads-job", args=[job.pk])}
         return Response(data, status=status.HTTP_202_ACCEPTED)

@@ -23,7 +23,7 @@ def check_ad_limits(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     (manage.py check, runserver, migrate), not the first drafting job."""
     from django.conf import settings
 
-    from ads.checks import CreativeLimits
+    from ads.creative.limits import CreativeLimits
 
     try:
         CreativeLimits.from_mapping(settings.PLAZA_AD_LIMITS)

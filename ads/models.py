@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from ops.jobs import Job
+
 
 class RegulatedCategory(models.TextChoices):
-    """Categories whose ads need care: blocked, or sent to extra review (see ads.checks)."""
+    """Categories whose ads need care: blocked, or sent to extra review (ads.creative)."""
 
     NONE = "", "none"
     HOUSING = "housing"
@@ -168,17 +172,15 @@ class Adapter(models.Model):
         return f"{self.name} ({self.status})"
 
 
-class TrainingRun(models.Model):
-    """One LoRA training job: its parameters, progress and loss as it trains, the result."""
+class TrainingRun(Job):
+    """One LoRA training job: its parameters, progress and loss as it trains, the result.
+    Status, timestamps, error, cancel flag and attempts are the job's (ops.jobs.Job)."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
-
-    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+    # A running run writes its row every second and at each checkpoint; loading the base
+    # model and its first evaluation on a slow CPU take minutes. Silent this long, its
+    # worker is taken for dead.
+    STALE_AFTER = timedelta(minutes=30)
+    STALE_ERROR = "the worker stopped before finishing this run; start a new run"
 
     adapter_name = models.SlugField(max_length=100, help_text="The adapter this run writes.")
     base_model = models.CharField(max_length=300)
@@ -192,61 +194,42 @@ class TrainingRun(models.Model):
         max_length=500, help_text="A CSV path, or 'creatives' (approved creatives by CTR)."
     )
     parameters = models.JSONField(default=dict, blank=True)  # steps, batch, lr, lora ...
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     step = models.PositiveIntegerField(default=0)
     steps = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     loss_history = models.JSONField(default=list, blank=True)  # [[step, loss], ...]
     checkpoint_step = models.PositiveIntegerField(default=0)
     resumed_from_step = models.PositiveIntegerField(default=0)
-    attempts = models.PositiveIntegerField(default=0)
     results = models.JSONField(default=dict, blank=True)  # eval losses, speed, sizes
     dataset_hash = models.CharField(max_length=64, blank=True)
     train_examples = models.PositiveIntegerField(default=0)
     eval_examples = models.PositiveIntegerField(default=0)
-    cancel_requested = models.BooleanField(default=False)
-    error = models.TextField(blank=True)
     adapter = models.OneToOneField(
         Adapter, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_run"
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.adapter_name} ({self.status} {self.step}/{self.steps})"
-
-    @property
-    def finished(self) -> bool:
-        return self.status in self.FINISHED
 
     @property
     def progress(self) -> float:
         return self.step / self.steps if self.steps else 0.0
 
 
-class DraftJob(models.Model):
+class DraftJob(Job):
     """One request to draft creatives for a campaign: run by a gpu worker, progress on the
-    row, the creatives it kept as `AdCreative` drafts."""
+    row, the creatives it kept as `AdCreative` drafts. Status, timestamps, error, cancel
+    flag and attempts are the job's (ops.jobs.Job)."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
-
-    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+    # A running job writes its progress every second while candidates arrive (loading the
+    # model takes well under a minute): one silent this long lost its worker.
+    STALE_AFTER = timedelta(minutes=10)
+    STALE_ERROR = "the worker stopped before finishing this job; draft again"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="draft_jobs")
     n = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])  # drafts wanted
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     adapter = models.ForeignKey(
         Adapter, null=True, blank=True, on_delete=models.SET_NULL, related_name="draft_jobs"
     )
@@ -256,26 +239,12 @@ class DraftJob(models.Model):
     generated = models.PositiveIntegerField(default=0)  # candidates the model wrote so far
     kept = models.PositiveIntegerField(default=0)  # drafts saved so far
     results = models.JSONField(default=dict, blank=True)  # dropped by reason, timings
-    error = models.TextField(blank=True)
-    cancel_requested = models.BooleanField(default=False)
-    attempts = models.PositiveIntegerField(default=0)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"draft job {self.pk} for {self.campaign} ({self.status})"
-
-    @property
-    def finished(self) -> bool:
-        return self.status in self.FINISHED
 
 
 class AdCreative(models.Model):
@@ -296,7 +265,7 @@ class AdCreative(models.Model):
     cta = models.CharField(max_length=40)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     needs_review = models.BooleanField(default=False)  # a regulated category: extra review
-    checks = models.JSONField(default=dict, blank=True)  # every check's result (ads.checks)
+    checks = models.JSONField(default=dict, blank=True)  # every check's result (ads.creative)
     repairs = models.JSONField(default=list, blank=True)  # what was repaired, e.g. shortened
     rank = models.PositiveIntegerField(default=0)  # 1 = best of its job
     score = models.FloatField(default=0.0)

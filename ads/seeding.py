@@ -22,11 +22,12 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from ads import checks
+from ads.briefs import creative_checks, limits
+from ads.creative.rank import cta_for_objective
 from ads.datasets import DEMO_CSV
-from ads.drafting import creative_checks, limits
 from ads.members import member_add
 from ads.models import AdCreative, Advertiser, Campaign, CreativeEvent, Membership
+from ads.services.campaigns import campaign_create
 
 DEMO_STUDIO = Path(__file__).resolve().parent / "demo" / "studio.json"
 
@@ -77,7 +78,7 @@ def _creative_create(
 
 def _campaign_creatives(campaign: Campaign, spec: dict, shipped: dict[str, list[str]]) -> int:
     count = 0
-    cta = checks.cta_for_objective(campaign.objective, limits())
+    cta = cta_for_objective(campaign.objective, limits())
     for headline in shipped.get(" ".join(campaign.description.split()), []):
         _creative_create(
             campaign,
@@ -142,7 +143,7 @@ def demo_seed(*, password: str, path: Path = DEMO_STUDIO) -> SeedReport:
         if campaign is not None:
             report.found.append(f"campaign {campaign.name!r}")
             continue
-        campaign = Campaign.objects.create(
+        campaign = campaign_create(
             advertiser=advertiser,
             name=campaign_spec["name"],
             created_by=member,

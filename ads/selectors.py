@@ -10,6 +10,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.urls import reverse
 
+from ads.datasets import CreativeRecord
 from ads.models import (
     Adapter,
     AdCreative,
@@ -19,6 +20,7 @@ from ads.models import (
     Membership,
     TrainingRun,
 )
+from ads.prompts import product_text
 from ops.registry import JobRow, JobsReport
 
 
@@ -136,11 +138,36 @@ def creative_for(*, user, creative_id: int) -> AdCreative:
     return creative
 
 
+def campaign_draft_jobs(*, campaign: Campaign, limit: int = 20) -> list[DraftJob]:
+    """The campaign's newest draft jobs, with their adapters."""
+    return list(campaign.draft_jobs.select_related("adapter")[:limit])
+
+
 def campaign_creatives(*, campaign: Campaign, status: str | None = None) -> QuerySet[AdCreative]:
     creatives = campaign.creatives.select_related("reviewed_by", "adapter").order_by(
         "-job_id", "rank", "pk"
     )
     return creatives.filter(status=status) if status else creatives
+
+
+def approved_creative_records(*, advertiser: Advertiser | None) -> list[CreativeRecord]:
+    """Approved creatives (the advertiser's, or everyone's) as training records: the
+    product text they were written for, the headline, its industry and performance."""
+    approved = AdCreative.objects.filter(status=AdCreative.Status.APPROVED).select_related(
+        "campaign__advertiser"
+    )
+    if advertiser is not None:
+        approved = approved.filter(campaign__advertiser=advertiser)
+    return [
+        CreativeRecord(
+            desc=product_text(product=c.campaign.product, description=c.campaign.description),
+            headline=c.headline,
+            industry=c.campaign.advertiser.industry,
+            impressions=c.impressions,
+            clicks=c.clicks,
+        )
+        for c in approved
+    ]
 
 
 def adapter_for_campaign(*, campaign: Campaign) -> Adapter | None:

@@ -9,7 +9,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ads import checks, drafting, members, review, selectors, services
+from ads import briefs, members, selectors
+from ads.creative.text import body_length, text_length
 from ads.forms import (
     CampaignForm,
     CreativeEditForm,
@@ -19,6 +20,7 @@ from ads.forms import (
     TrainingRunForm,
 )
 from ads.models import Adapter
+from ads.services import campaigns, drafting, review, training
 
 
 @login_required
@@ -36,7 +38,7 @@ def adapters(request: HttpRequest) -> HttpResponse:
             data = form.cleaned_data
             advertiser = data["advertiser"]
             try:
-                run = services.training_run_create(
+                run = training.training_run_create(
                     adapter_name=data["name"],
                     dataset=form.dataset_source(),
                     steps=data["steps"],
@@ -45,7 +47,7 @@ def adapters(request: HttpRequest) -> HttpResponse:
                     parameters={"learning_rate": data["learning_rate"], "r": data["rank"]},
                     user=request.user,
                 )
-            except services.TrainingError as exc:
+            except training.TrainingError as exc:
                 field, _, message = str(exc).partition(": ")
                 form.add_error(field if field in form.fields else None, message or str(exc))
             else:
@@ -95,7 +97,7 @@ def training_run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
     run = selectors.training_run_for(user=request.user, run_id=run_id)
     if not selectors.can_train(user=request.user):
         raise PermissionDenied("Cancelling a run needs the ads.add_trainingrun permission.")
-    services.training_run_cancel(run=run)
+    training.training_run_cancel(run=run)
     messages.info(request, "Cancelling: the run stops at its next step.")
     return redirect("ads:training-run", run.pk)
 
@@ -107,8 +109,8 @@ def _creative_rows(creatives) -> list[dict]:
     return [
         {
             "creative": c,
-            "headline_chars": checks.text_length(c.headline),
-            "body_chars": checks.body_length(c.body),
+            "headline_chars": text_length(c.headline),
+            "body_chars": body_length(c.body),
             "failed": (c.checks or {}).get("failed", []),
         }
         for c in creatives
@@ -145,10 +147,8 @@ def studio(request: HttpRequest) -> HttpResponse:
             raise PermissionDenied("You are not a member of any advertiser.")
         form = CampaignForm(request.POST, user=request.user)
         if form.is_valid():
-            campaign = form.save(commit=False)
-            campaign.created_by = request.user
-            campaign.save()
-            return redirect("ads:campaign", campaign.pk)
+            created = campaigns.campaign_create(**form.cleaned_data, created_by=request.user)
+            return redirect("ads:campaign", created.pk)
     return _studio_page(request, form=form, invite_form=None)
 
 
@@ -206,7 +206,7 @@ def campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
                 drafting.draft_job_create(
                     campaign=found, user=request.user, n=draft_form.cleaned_data["n"]
                 )
-            except (drafting.DraftBlocked, drafting.BriefError) as exc:
+            except (briefs.DraftBlocked, briefs.BriefError) as exc:
                 messages.error(request, str(exc))
                 status = 400
             else:
@@ -216,12 +216,12 @@ def campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
             status = 400
     context = {
         "campaign": found,
-        "decision": drafting.campaign_decision(found),
-        "jobs": found.draft_jobs.select_related("adapter")[:20],
+        "decision": briefs.campaign_decision(found),
+        "jobs": selectors.campaign_draft_jobs(campaign=found, limit=20),
         "rows": _creative_rows(selectors.campaign_creatives(campaign=found)[:300]),
         "draft_form": draft_form,
         "performance_form": PerformanceForm(),
-        "ctas": drafting.limits().allowed_ctas,
+        "ctas": briefs.limits().allowed_ctas,
         "adapter": selectors.adapter_for_campaign(campaign=found),
     }
     return render(request, "ads/campaign.html", context, status=status)
@@ -260,7 +260,7 @@ def creative_review(request: HttpRequest, creative_id: int, action: str) -> Http
             review.creative_reject(creative=creative, user=request.user, note=note)
             messages.info(request, "Rejected.")
         else:
-            form = CreativeEditForm(request.POST, ctas=drafting.limits().allowed_ctas)
+            form = CreativeEditForm(request.POST, ctas=briefs.limits().allowed_ctas)
             if not form.is_valid():
                 problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
                 raise review.ReviewError(problems)

@@ -37,9 +37,9 @@ from django.conf import settings  # noqa: E402
 from rouge_score import rouge_scorer  # noqa: E402
 
 from ads.datasets import dataset_from_csv  # noqa: E402
-from ads.drafting import Brief, draft_creatives  # noqa: E402
 from ads.models import Adapter  # noqa: E402
 from ads.prompts import headline_prompt, headline_prompt_with_examples  # noqa: E402
+from ads.services.drafting import Brief, draft_creatives  # noqa: E402
 from ml.drafting import DraftModelConfig, DraftParams, get_draft_model  # noqa: E402
 
 

@@ -68,6 +68,11 @@ app.conf.update(
             "schedule": 60.0,
             "options": {"expires": 55},
         },
+        "training-runs-fail-stale": {
+            "task": "ads.tasks.training_runs_fail_stale",
+            "schedule": 60.0,
+            "options": {"expires": 55},
+        },
         # The ops page's freshness chart: one sample a minute, old ones pruned.
         "ops-freshness-sample": {
             "task": "ops.tasks.freshness_sample_record",

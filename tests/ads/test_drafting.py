@@ -16,9 +16,10 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from ads import checks, drafting
+from ads.creative import check as checks
 from ads.models import Adapter, AdCreative, Campaign, DraftJob
 from ads.selectors import adapter_for_campaign
+from ads.services import drafting
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

@@ -133,8 +133,6 @@ def test_seed_needs_a_migrated_database(tmp_path, monkeypatch):
     """On a database not migrated the command stops saying to run migrate."""
     from django.core.management import CommandError
 
-    monkeypatch.setattr(
-        "ops.commands.database_needs_migrate", lambda: True
-    )
+    monkeypatch.setattr("ops.commands.database_needs_migrate", lambda: True)
     with pytest.raises(CommandError, match="migrate"):
         _seed(tmp_path / "pw")

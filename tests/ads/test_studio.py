@@ -211,7 +211,7 @@ def test_performance_import_keeps_good_rows_reports_bad_ones_and_feeds_training(
     """A CSV of impressions and clicks: good rows stored (re-importing a day replaces it),
     bad rows reported by line and field; approved creatives then become training rows
     weighted by CTR."""
-    from ads.services import creative_training_rows
+    from ads.services.training import creative_training_rows
 
     alice_user = advertisers["alice"]
     alice = _client(alice_user)

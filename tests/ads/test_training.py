@@ -5,14 +5,16 @@ run at its next step, and promoting an adapter retires the one it replaces."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
-from ads import services
 from ads.models import Adapter, TrainingRun
+from ads.services import training as services
 from tests.ads.conftest import SMALL_MODEL, TINY
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -127,3 +129,36 @@ def test_promoting_an_adapter_retires_the_active_one_of_its_scope(advertisers):
     services.adapter_promote(adapter=second)
     statuses = dict(Adapter.objects.values_list("name", "status"))
     assert statuses == {"acme-1": "retired", "acme-2": "active", "globex-1": "active"}
+
+
+def test_a_silent_running_run_is_failed_by_the_sweep_and_a_fresh_one_is_not(db):
+    """A run whose worker died stops saying running once TrainingRun.STALE_AFTER passes
+    without a write, and says why; a run that wrote recently is left alone; a failed run
+    delivered again is not trained. The sweep is on beat, on the default queue."""
+    from ads.tasks import training_runs_fail_stale as training_runs_fail_stale_task
+    from config.celery import app
+
+    stuck, fresh = (
+        TrainingRun.objects.create(
+            adapter_name=name, base_model=SMALL_MODEL, dataset="demo", steps=3, status="running"
+        )
+        for name in ("stuck", "fresh")
+    )
+    assert services.training_runs_fail_stale() == 0
+    TrainingRun.objects.filter(pk=stuck.pk).update(
+        updated_at=timezone.now() - TrainingRun.STALE_AFTER - timedelta(seconds=1)
+    )
+    assert services.training_runs_fail_stale() == 1
+    stuck.refresh_from_db()
+    fresh.refresh_from_db()
+    assert stuck.status == "failed" and stuck.error == TrainingRun.STALE_ERROR
+    assert "worker stopped" in stuck.error and stuck.finished_at
+    assert fresh.status == "running" and not fresh.error
+    again = services.training_run_execute(run_id=stuck.pk)  # the broker hands it back later
+    assert again.status == "failed" and again.attempts == 0
+
+    assert training_runs_fail_stale_task.name == "ads.tasks.training_runs_fail_stale"
+    assert training_runs_fail_stale_task.queue == "default"
+    assert "ads.tasks.training_runs_fail_stale" in {
+        entry["task"] for entry in app.conf.beat_schedule.values()
+    }

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from ads import drafting
 from ads.models import AdCreative, Campaign, DraftJob
+from ads.services import drafting
 from tests.integration.workers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

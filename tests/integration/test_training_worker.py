@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from ads import services
 from ads.models import TrainingRun
+from ads.services import training as services
 from tests.ads.conftest import SMALL_MODEL, TINY
 from tests.integration.workers import wait_for
 

@@ -1,12 +1,12 @@
 """python manage.py draft_creatives (--campaign ID | --brief FILE.json) [--n 10] [--json]
 
-Drafts ad creatives with the drafting pipeline the gpu worker runs (ads.drafting), in this
-process. --campaign drafts for a saved campaign with its adapter (the advertiser's active
-adapter, else its industry's, else the global one, else the base model alone) and saves
-the drafts as a job's `draft` creatives. --brief reads one JSON object with the brief's
-fields (product, description, audience, tone, language, objective, keywords, landing_url,
-banned_terms, category; all but description optional), drafts with the global adapter (or
-the base model) and saves nothing.
+Drafts ad creatives with the drafting pipeline the gpu worker runs
+(ads.services.drafting), in this process. --campaign drafts for a saved campaign with
+its adapter (the advertiser's active adapter, else its industry's, else the global one,
+else the base model alone) and saves the drafts as a job's `draft` creatives. --brief
+reads one JSON object with the brief's fields (product, description, audience, tone,
+language, objective, keywords, landing_url, banned_terms, category; all but description
+optional), drafts with the global adapter (or the base model) and saves nothing.
 
 Each draft is printed with its character counts and checks; with --json the last line is
 a list of {"headline", "body", "cta", "status", "checks"}. A brief in a blocked regulated
@@ -21,9 +21,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ads import drafting
-from ads.checks import body_length, text_length
+from ads import briefs
+from ads.creative.text import body_length, text_length
 from ads.models import Adapter, AdCreative, Campaign
+from ads.services import drafting
 from ops.commands import require_migrated
 
 EXIT_BLOCKED = 3
@@ -50,10 +51,10 @@ class Command(BaseCommand):
                 drafts = self._campaign(options["campaign"], n, options["seed"])
             else:
                 drafts = self._brief(options["brief"], n, options["seed"])
-        except drafting.DraftBlocked as exc:
+        except briefs.DraftBlocked as exc:
             self.stderr.write(f"Refused: {exc}")
             sys.exit(EXIT_BLOCKED)
-        except drafting.BriefError as exc:
+        except briefs.BriefError as exc:
             where = options["brief"] or f"campaign {options['campaign']}"
             raise CommandError(f"{where}: {exc}") from None
         for number, draft in enumerate(drafts, start=1):
@@ -89,7 +90,7 @@ class Command(BaseCommand):
             raise CommandError(f"--brief {path}: no such file") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CommandError(f"--brief {path}: not a UTF-8 JSON file ({exc})") from None
-        brief = drafting.Brief.from_mapping(data)
+        brief = briefs.Brief.from_mapping(data)
         adapter = Adapter.objects.filter(
             status=Adapter.Status.ACTIVE, scope=Adapter.Scope.GLOBAL
         ).first()

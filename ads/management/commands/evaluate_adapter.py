@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ads.models import Adapter
-from ads.services import TrainingError, dataset_for
+from ads.services.training import TrainingError, dataset_for
 from ml.lora import evaluate_loss
 from ops.commands import require_migrated
 

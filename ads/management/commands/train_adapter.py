@@ -18,8 +18,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ads import services
 from ads.models import Adapter, TrainingRun
+from ads.services import training
 from ops.commands import require_migrated
 
 
@@ -48,7 +48,7 @@ class Command(BaseCommand):
             raise CommandError(f"--steps {options['steps']}: train at least one step")
         run = (
             TrainingRun.objects.filter(adapter_name=name)
-            .exclude(status__in=TrainingRun.FINISHED)
+            .exclude(status__in=TrainingRun.finished_statuses())
             .first()
         )
         if run is None:
@@ -61,7 +61,7 @@ class Command(BaseCommand):
             f"{name}: {run.train_examples} training / {run.eval_examples} evaluation examples, "
             f"{run.steps} steps on {run.base_model}"
         )
-        run = services.training_run_execute(run_id=run.pk, on_progress=self._progress)
+        run = training.training_run_execute(run_id=run.pk, on_progress=self._progress)
         if run.status != TrainingRun.Status.SUCCEEDED:
             raise CommandError(f"{name}: run {run.pk} {run.status}: {run.error or 'stopped'}")
         adapter: Adapter = run.adapter
@@ -109,7 +109,7 @@ class Command(BaseCommand):
             "precision": options["precision"],
         }
         try:
-            return services.training_run_create(
+            return training.training_run_create(
                 adapter_name=options["name"],
                 dataset=options["dataset"],
                 steps=options["steps"],
@@ -117,5 +117,5 @@ class Command(BaseCommand):
                 parameters=parameters,
                 enqueue=False,
             )
-        except services.TrainingError as exc:
+        except training.TrainingError as exc:
             raise CommandError(str(exc)) from None

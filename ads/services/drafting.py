@@ -3,7 +3,7 @@ LoRA adapter → candidates → hard checks, repair, near-duplicates dropped, ra
 
     brief = Brief.from_campaign(campaign)
     outcome = draft_creatives(brief=brief, n=8, adapter=adapter_for_campaign(...))
-    outcome.drafts      # [Draft(headline, body, cta, checks, reasons, ...)], best first
+    outcome.drafts      # [KeptDraft(headline, body, cta, checks, reasons, ...)], best first
     outcome.dropped     # {"banned_terms": 2, "near_duplicate": 1}: what never became a draft
 
     job = draft_job_create(campaign=campaign, user=user, n=8)   # queued for a gpu worker
@@ -23,19 +23,24 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from ads import checks
-from ads.models import Adapter, AdCreative, Campaign, CreativeEvent, DraftJob, RegulatedCategory
+from ads.briefs import Brief, BriefError, DraftBlocked, campaign_decision, limits
+from ads.creative.categories import brief_category
+from ads.creative.check import Creative
+from ads.creative.limits import CreativeLimits
+from ads.creative.rank import cta_for_objective, drop_near_duplicates
+from ads.creative.rank import rank as rank_candidates
+from ads.creative.repair import prepare_creative
+from ads.creative.text import find_banned_terms, find_markup
+from ads.models import Adapter, AdCreative, Campaign, CreativeEvent, DraftJob
 from ads.prompts import (
     body_prompt,
     headline_prompt,
@@ -44,6 +49,8 @@ from ads.prompts import (
 )
 from ads.selectors import adapter_for_campaign
 from ml.drafting import MAX_VARIATIONS, DraftModelConfig, DraftParams, get_draft_model
+from ml.embeddings import EncoderConfig, get_encoder
+from ops.jobs import ProgressWriter, job_finish, job_should_stop, job_start, jobs_fail_stale
 
 logger = logging.getLogger(__name__)
 
@@ -57,142 +64,15 @@ DUPLICATE_COSINE = 0.92  # of the retrieval encoder's vectors: closer is the sam
 HEADLINE_DECODING = {"temperature": 0.9, "top_p": 0.95}
 BODY_DECODING = {"temperature": 0.7, "top_p": 0.9}
 PROGRESS_SAVE_EVERY_S = 1.0
-# A running job writes its progress every second while candidates arrive (loading the
-# model takes well under a minute): one silent this long lost its worker.
-STALE_AFTER = timedelta(minutes=10)
+STALE_AFTER = DraftJob.STALE_AFTER  # a running job silent this long lost its worker
 MIN_HEADLINE_WORDS = 2
 MIN_BODY_WORDS = 5
 
 
-class DraftBlocked(Exception):
-    """The brief falls in a regulated category whose ads Plaza does not run."""
-
-    def __init__(self, decision: checks.CategoryDecision):
-        self.decision = decision
-        matched = f" (matched: {', '.join(decision.matched)})" if decision.matched else ""
-        label = RegulatedCategory(decision.category).label
-        super().__init__(
-            f"Plaza does not draft ads in the regulated category '{label}' "
-            f"({decision.source}{matched}); nothing was generated."
-        )
-
-
-class BriefError(ValueError):
-    """A brief that cannot be drafted: names the field."""
-
-
-@dataclass(frozen=True)
-class Brief:
-    """What a campaign asks for, as plain values (a campaign row or a JSON file)."""
-
-    description: str
-    product: str = ""
-    audience: str = ""
-    tone: str = ""
-    language: str = "en"
-    objective: str = ""
-    keywords: tuple[str, ...] = ()
-    landing_url: str = ""
-    banned_terms: tuple[str, ...] = ()
-    category: str = ""
-    industry: str = ""
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.description, str) or len(self.description.split()) < 2:
-            raise BriefError("description: say what the product is, in a few words at least")
-        for name in ("product", "audience", "tone", "language", "objective", "landing_url"):
-            if not isinstance(getattr(self, name), str):
-                raise BriefError(f"{name}: expected a string")
-        for name in ("keywords", "banned_terms"):
-            value = getattr(self, name)
-            if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
-                raise BriefError(f"{name}: expected a list of strings")
-        if self.category not in RegulatedCategory.values:
-            allowed = ", ".join(v for v in RegulatedCategory.values if v)
-            raise BriefError(f"category: {self.category!r} is not one of: {allowed} (or empty)")
-
-    @classmethod
-    def from_campaign(cls, campaign: Campaign) -> Brief:
-        return cls(
-            description=campaign.description,
-            product=campaign.product,
-            audience=campaign.audience,
-            tone=campaign.tone,
-            language=campaign.language,
-            objective=campaign.objective,
-            keywords=_strings(campaign.keywords),
-            landing_url=campaign.landing_url,
-            banned_terms=_strings(campaign.banned_terms),
-            category=campaign.category,
-            industry=campaign.advertiser.industry,
-        )
-
-    @classmethod
-    def from_mapping(cls, data: Mapping) -> Brief:
-        """A brief from a JSON object; unknown keys and wrong types are named."""
-        if not isinstance(data, Mapping):
-            raise BriefError("expected one JSON object with the brief's fields")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise BriefError(
-                f"{', '.join(unknown)}: unknown field(s); known: {', '.join(sorted(known))}"
-            )
-        if "description" not in data:
-            raise BriefError("description: required")
-        values = dict(data)
-        for name in ("keywords", "banned_terms"):
-            if name in values:
-                if not isinstance(values[name], list):
-                    raise BriefError(f"{name}: expected a list of strings")
-                values[name] = tuple(values[name])
-        return cls(**values)
-
-    @property
-    def text(self) -> str:
-        """Everything the brief says, for the category detector."""
-        return _brief_text(self.product, self.description, self.audience, self.keywords)
-
-
-def _strings(value) -> tuple[str, ...]:
-    """A JSON list of strings (keywords, banned terms); anything else reads as empty."""
-    if not isinstance(value, list):
-        return ()
-    return tuple(v for v in value if isinstance(v, str))
-
-
-def _brief_text(product: str, description: str, audience: str, keywords) -> str:
-    return " ".join([product, description, audience, *keywords])
-
-
-def limits() -> checks.CreativeLimits:
-    return checks.CreativeLimits.from_mapping(settings.PLAZA_AD_LIMITS)
-
-
-def campaign_decision(campaign: Campaign) -> checks.CategoryDecision:
-    """The campaign's regulated-category decision (declared, or detected in its words);
-    readable even for a brief too thin to draft."""
-    text = _brief_text(
-        campaign.product, campaign.description, campaign.audience, _strings(campaign.keywords)
-    )
-    return checks.brief_category(declared=campaign.category, text=text, limits=limits())
-
-
-def creative_checks(*, campaign: Campaign, headline: str, body: str, cta: str) -> dict:
-    """Every hard check on a creative as a person wrote it (an edit): the report as a dict
-    with `passed`, `needs_review` and `checks`."""
-    report = checks.check_creative(
-        checks.Creative(headline=headline, body=body, cta=cta),
-        limits=limits(),
-        banned_terms=_strings(campaign.banned_terms),
-        landing_url=campaign.landing_url,
-        category=campaign_decision(campaign),
-    )
-    return report.as_dict()
-
-
 @dataclass
-class Draft:
+class KeptDraft:
+    """A candidate that passed every check and was kept: it becomes an `AdCreative` draft."""
+
     headline: str
     body: str
     cta: str
@@ -210,7 +90,7 @@ class Draft:
 
 @dataclass
 class DraftOutcome:
-    drafts: list[Draft]  # best first, at most n
+    drafts: list[KeptDraft]  # best first, at most n
     generated: int  # candidates the model wrote
     dropped: dict[str, int]  # why candidates never became drafts
     rounds: int
@@ -249,7 +129,7 @@ def draft_creatives(
         raise BriefError(f"seed: expected 0 to {MAX_SEED}, got {seed}")
     started = time.perf_counter()
     rules = limits()
-    decision = checks.brief_category(declared=brief.category, text=brief.text, limits=rules)
+    decision = brief_category(declared=brief.category, text=brief.text, limits=rules)
     if decision.action == "block":
         raise DraftBlocked(decision)
     base_model = adapter.base_model if adapter else settings.PLAZA_AD_BASE_MODEL
@@ -260,11 +140,13 @@ def draft_creatives(
         prompt = headline_prompt(description=description, industry=brief.industry)
     else:
         prompt = headline_prompt_with_examples(description=description, industry=brief.industry)
-    cta = checks.cta_for_objective(brief.objective, rules)
-    from search import indexes  # the retrieval encoder judges near-duplicates
-
-    encode = indexes.encoder_for(settings.PLAZA_EMBED_MODEL).encode
-    kept: list[Draft] = []
+    cta = cta_for_objective(brief.objective, rules)
+    # The retrieval encoder judges near-duplicates.
+    encoder = get_encoder(
+        EncoderConfig(model=settings.PLAZA_EMBED_MODEL, device=settings.PLAZA_DEVICE)
+    )
+    encode = encoder.encode
+    kept: list[KeptDraft] = []
     kept_vectors: list[np.ndarray] = []  # (d,) each, of the kept drafts
     dropped: Counter[str] = Counter()
     generated = rounds = 0
@@ -312,8 +194,8 @@ def draft_creatives(
                 if progress:
                     progress(generated, len(kept))
                 continue
-            creative, report, repairs = checks.prepare_creative(
-                checks.Creative(headline=headline_text, body=body_text, cta=cta),
+            creative, report, repairs = prepare_creative(
+                Creative(headline=headline_text, body=body_text, cta=cta),
                 limits=rules,
                 banned_terms=brief.banned_terms,
                 landing_url=brief.landing_url,
@@ -323,7 +205,7 @@ def draft_creatives(
             if creative is None:
                 dropped[report.failed[0] if report.failed else "unknown"] += 1
             else:
-                draft = Draft(
+                draft = KeptDraft(
                     headline=creative.headline,
                     body=creative.body,
                     cta=creative.cta,
@@ -340,8 +222,8 @@ def draft_creatives(
                     kept_vectors.append(vector)
             if progress:
                 progress(generated, len(kept))
-    ranked = checks.rank(
-        [checks.Creative(d.headline, d.body, d.cta) for d in kept],
+    ranked = rank_candidates(
+        [Creative(d.headline, d.body, d.cta) for d in kept],
         brief_keywords=brief.keywords,
         product=brief.product,
         objective=brief.objective,
@@ -372,13 +254,13 @@ def draft_creatives(
     )
 
 
-def _unusable_headline(text: str, brief: Brief, rules: checks.CreativeLimits) -> str:
+def _unusable_headline(text: str, brief: Brief, rules: CreativeLimits) -> str:
     """Why a headline alone already fails a check no repair mends, or ""."""
     if _words(text) < MIN_HEADLINE_WORDS:
         return "too_short"
-    if checks.find_banned_terms(text, (*brief.banned_terms, *rules.banned_terms)):
+    if find_banned_terms(text, (*brief.banned_terms, *rules.banned_terms)):
         return "banned_terms"
-    if checks.find_markup(text):
+    if find_markup(text):
         return "markup"
     return ""
 
@@ -399,17 +281,17 @@ def _words(text: str) -> int:
     return sum(any(ch.isalpha() for ch in word) for word in text.split())
 
 
-def _dedup_text(draft: Draft) -> str:
+def _dedup_text(draft: KeptDraft) -> str:
     return f"{draft.headline}\n{draft.body}"
 
 
 def _is_near_duplicate(
-    draft: Draft, vector: np.ndarray, kept: list[Draft], kept_vectors: list[np.ndarray]
+    draft: KeptDraft, vector: np.ndarray, kept: list[KeptDraft], kept_vectors: list[np.ndarray]
 ) -> bool:
     """Whether the new draft repeats a kept one (the kept ones never repeat each other)."""
     texts = [*map(_dedup_text, kept), _dedup_text(draft)]
     vectors = np.stack([*kept_vectors, vector])  # (len(kept) + 1, d)
-    return len(checks.drop_near_duplicates(texts, vectors, threshold=DUPLICATE_COSINE)) <= len(kept)
+    return len(drop_near_duplicates(texts, vectors, threshold=DUPLICATE_COSINE)) <= len(kept)
 
 
 # --- jobs ----------------------------------------------------------------------------------
@@ -456,59 +338,44 @@ def draft_job_cancel(*, job: DraftJob) -> DraftJob:
 
 def draft_job_execute(*, job_id: int) -> DraftJob:
     """Draft the job's creatives and save them as `draft` rows; idempotent (a finished
-    job is left as it is; a retried one replaces the drafts of its earlier attempt)."""
+    job is left as it is; a retried one replaces the drafts of its earlier attempt; one
+    the stale sweep failed while it ran stops and stays failed)."""
     job = DraftJob.objects.select_related("campaign__advertiser").get(pk=job_id)
     if job.finished:
         return job
-    DraftJob.objects.filter(pk=job.pk).update(attempts=F("attempts") + 1)
-    adapter = adapter_for_campaign(campaign=job.campaign)
-    job.status, job.started_at = DraftJob.Status.RUNNING, timezone.now()
-    job.adapter = adapter
-    job.base_model = adapter.base_model if adapter else settings.PLAZA_AD_BASE_MODEL
-    job.generated = job.kept = 0
-    job.save(
-        update_fields=[
-            "status",
-            "started_at",
-            "adapter",
-            "base_model",
-            "generated",
-            "kept",
-            "updated_at",
-        ]
-    )
-    saved_at = 0.0
+    campaign = job.campaign
+    adapter = adapter_for_campaign(campaign=campaign)
+    base_model = adapter.base_model if adapter else settings.PLAZA_AD_BASE_MODEL
+    job = job_start(job, adapter=adapter, base_model=base_model, generated=0, kept=0)
+    write = ProgressWriter(job, every_s=PROGRESS_SAVE_EVERY_S)
 
     def progress(generated: int, kept: int) -> None:
-        nonlocal saved_at
-        if time.monotonic() - saved_at >= PROGRESS_SAVE_EVERY_S:
-            saved_at = time.monotonic()
-            DraftJob.objects.filter(pk=job.pk).update(
-                generated=generated, kept=min(kept, job.n), updated_at=timezone.now()
-            )
-
-    def should_stop() -> bool:
-        return DraftJob.objects.filter(pk=job.pk, cancel_requested=True).exists()
+        write(generated=generated, kept=min(kept, job.n))
 
     try:
         outcome = draft_creatives(
-            brief=Brief.from_campaign(job.campaign),
+            brief=Brief.from_campaign(campaign),
             n=job.n,
             adapter=adapter,
             seed=int(job.decoding.get("seed", 0)),
             progress=progress,
-            should_stop=should_stop,
+            should_stop=lambda: job_should_stop(job),
         )
     except (DraftBlocked, BriefError) as exc:
-        return _job_finish(job, DraftJob.Status.FAILED, error=str(exc))
+        return job_finish(job, DraftJob.Status.FAILED, error=str(exc))
     except Exception as exc:  # the row says why; the worker log has the traceback
         logger.exception("draft job %s failed", job.pk)
-        return _job_finish(job, DraftJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+        return job_finish(job, DraftJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+    stopped = job_should_stop(job)
+    if stopped:
+        job.refresh_from_db(fields=["status", "error", "finished_at", "cancel_requested"])
+        if job.finished:  # the stale sweep ended it while it ran: it stays as the sweep left it
+            return job
     with transaction.atomic():
         job.creatives.filter(status=AdCreative.Status.DRAFT).delete()  # an earlier attempt's
         for rank, draft in enumerate(outcome.drafts, start=1):
             creative = AdCreative.objects.create(
-                campaign=job.campaign,
+                campaign=campaign,
                 job=job,
                 headline=draft.headline,
                 body=draft.body,
@@ -532,42 +399,30 @@ def draft_job_execute(*, job_id: int) -> DraftJob:
                 user=None,
                 note=f"drafted by job {job.pk}",
             )
-        job.backend = outcome.backend
-        job.decoding = outcome.decoding
-        job.generated, job.kept = outcome.generated, len(outcome.drafts)
-        job.results = {
-            "dropped": outcome.dropped,
-            "rounds": outcome.rounds,
-            "seconds": round(outcome.seconds, 2),
-            "category": outcome.category,
-        }
-        cancelled = should_stop()
-        status = DraftJob.Status.CANCELLED if cancelled else DraftJob.Status.SUCCEEDED
-        job.save(
-            update_fields=["backend", "decoding", "generated", "kept", "results", "updated_at"]
+        status = DraftJob.Status.CANCELLED if stopped else DraftJob.Status.SUCCEEDED
+        return job_finish(
+            job,
+            status,
+            backend=outcome.backend,
+            decoding=outcome.decoding,
+            generated=outcome.generated,
+            kept=len(outcome.drafts),
+            results={
+                "dropped": outcome.dropped,
+                "rounds": outcome.rounds,
+                "seconds": round(outcome.seconds, 2),
+                "category": outcome.category,
+            },
         )
-        return _job_finish(job, status)
 
 
 def draft_jobs_fail_stale() -> int:
-    """Fail the running jobs whose worker died: no write for STALE_AFTER. Returns how many.
+    """Fail the running jobs whose worker died: no write for DraftJob.STALE_AFTER. Returns
+    how many.
 
     A worker whose child is killed hands the job back at once and it runs again (the row
     is written anew); one killed outright leaves the message with the broker until the
     visibility timeout, hours away. A job failed here stays failed if it is delivered
     again (draft_job_execute leaves a finished job as it is); drafting again makes a new job.
     """
-    return DraftJob.objects.filter(
-        status=DraftJob.Status.RUNNING, updated_at__lt=timezone.now() - STALE_AFTER
-    ).update(
-        status=DraftJob.Status.FAILED,
-        error="the worker stopped before finishing this job; draft again",
-        finished_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
-
-
-def _job_finish(job: DraftJob, status: str, error: str = "") -> DraftJob:
-    job.status, job.error, job.finished_at = status, error, timezone.now()
-    job.save(update_fields=["status", "error", "finished_at", "updated_at"])
-    return job
+    return jobs_fail_stale(DraftJob)

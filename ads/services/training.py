@@ -1,9 +1,11 @@
-"""Writes for ads: training runs (create, execute, cancel) and adapters (promote, retire).
+"""Training: LoRA training runs (create, execute, cancel, the stale sweep) and the adapters
+they make (promote, retire).
 
     run = training_run_create(adapter_name="retail-v1", dataset="demo", steps=200)
     # queued; a gpu worker runs training_run_execute(run_id=run.id)
     training_run_cancel(run=run)           # stops at the next step
     adapter_promote(adapter=run.adapter)   # active for its scope; the previous one retired
+    training_runs_fail_stale()             # beat: fails the runs a dead worker left running
 
 A run trains into `<data dir>/adapters/<adapter name>/`: checkpoints while it trains (a
 retried task resumes from the newest), the PEFT adapter at the end.
@@ -14,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -23,12 +24,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from ads.datasets import (
     DEMO_CSV,
-    CreativeRecord,
     Dataset,
     DatasetError,
     Row,
@@ -37,9 +36,10 @@ from ads.datasets import (
     rows_from_creatives,
     rows_to_csv,
 )
-from ads.models import Adapter, AdCreative, Advertiser, TrainingRun
-from ads.prompts import product_text
+from ads.models import Adapter, Advertiser, TrainingRun
+from ads.selectors import approved_creative_records
 from ml.lora import LoraSettings, TrainConfig, TrainProgress, train
+from ops.jobs import ProgressWriter, job_finish, job_should_stop, job_start, jobs_fail_stale
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ TRAIN_PARAMETERS = (
 )
 LORA_PARAMETERS = ("r", "alpha", "dropout", "target_modules")
 PROGRESS_SAVE_EVERY_S = 1.0  # the row is written at most this often (and at checkpoints)
+PROGRESS_FIELDS = ("step", "loss_history", "checkpoint_step", "results")  # what it writes
 
 
 class TrainingError(ValueError):
@@ -88,25 +89,7 @@ def dataset_for(source: str, *, advertiser: Advertiser | None = None) -> Dataset
 def creative_training_rows(*, advertiser: Advertiser | None) -> list[Row]:
     """Approved creatives (the advertiser's, or everyone's) as training rows weighted by
     their CTR."""
-    return rows_from_creatives(_approved_creatives(advertiser))
-
-
-def _approved_creatives(advertiser: Advertiser | None) -> list[CreativeRecord]:
-    approved = AdCreative.objects.filter(status=AdCreative.Status.APPROVED).select_related(
-        "campaign__advertiser"
-    )
-    if advertiser is not None:
-        approved = approved.filter(campaign__advertiser=advertiser)
-    return [
-        CreativeRecord(
-            desc=product_text(product=c.campaign.product, description=c.campaign.description),
-            headline=c.headline,
-            industry=c.campaign.advertiser.industry,
-            impressions=c.impressions,
-            clicks=c.clicks,
-        )
-        for c in approved
-    ]
+    return rows_from_creatives(approved_creative_records(advertiser=advertiser))
 
 
 def _creatives_snapshot(advertiser: Advertiser | None) -> Path:
@@ -158,7 +141,7 @@ def training_run_create(
     if Adapter.objects.filter(name=adapter_name).exists():
         raise TrainingError(f"name: an adapter named {adapter_name!r} exists already")
     busy = TrainingRun.objects.filter(adapter_name=adapter_name).exclude(
-        status__in=TrainingRun.FINISHED
+        status__in=TrainingRun.finished_statuses()
     )
     if busy.exists():
         raise TrainingError(f"name: a run for {adapter_name!r} is already queued or running")
@@ -197,14 +180,15 @@ def training_run_enqueue(*, run_id: int) -> None:
     training_run_execute_task.apply_async((run_id,))
 
 
-class _ProgressWriter:
-    """Writes a run's progress to its row: loss every step in memory, the row at most every
-    PROGRESS_SAVE_EVERY_S; reads the cancel flag at each step."""
+class _RunProgress:
+    """A run's progress as it trains: loss every step in memory, the row written through
+    a ProgressWriter at most every PROGRESS_SAVE_EVERY_S, and at once at a checkpoint and
+    at the last step."""
 
-    def __init__(self, run: TrainingRun, echo=None):
+    def __init__(self, run: TrainingRun, echo: Callable[[TrainProgress], None] | None = None):
         self.run = run
         self.echo = echo
-        self.saved_at = 0.0
+        self.write = ProgressWriter(run, every_s=PROGRESS_SAVE_EVERY_S)
 
     def __call__(self, progress: TrainProgress) -> None:
         run = self.run
@@ -220,22 +204,17 @@ class _ProgressWriter:
             run.results["eval_history"] = [*history, [progress.step, progress.eval_loss]]
         if self.echo is not None:
             self.echo(progress)
-        now = time.monotonic()
-        due = now - self.saved_at >= PROGRESS_SAVE_EVERY_S or progress.step == progress.steps
-        if checkpointed or due:
-            self.saved_at = now
-            run.save(
-                update_fields=["step", "loss_history", "checkpoint_step", "results", "updated_at"]
-            )
-
-    def should_stop(self) -> bool:
-        return TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
+        self.write(
+            force=checkpointed or progress.step == progress.steps,
+            **{name: getattr(run, name) for name in PROGRESS_FIELDS},
+        )
 
 
 def training_run_execute(
     *, run_id: int, on_progress: Callable[[TrainProgress], None] | None = None
 ) -> TrainingRun:
-    """Train (or resume) one run; idempotent: a finished run is left as it is.
+    """Train (or resume) one run; idempotent: a finished run is left as it is, and one the
+    stale sweep failed while it trained stops at its next step and stays failed.
 
     Raises nothing for a training failure: the run is marked failed with the error.
     `on_progress` sees every step too (the command prints it)."""
@@ -243,14 +222,14 @@ def training_run_execute(
     if run.finished:
         return run
     if run.cancel_requested:
-        return _finish(run, TrainingRun.Status.CANCELLED)
-    TrainingRun.objects.filter(pk=run.pk).update(attempts=F("attempts") + 1)
-    run.refresh_from_db()
-    run.status = TrainingRun.Status.RUNNING
-    run.started_at = run.started_at or timezone.now()
+        return _run_finish(run, TrainingRun.Status.CANCELLED)
+    first_started_at = run.started_at
     # Resuming: the history past the last checkpoint is trained again, so it goes.
-    run.loss_history = [p for p in run.loss_history if p[0] <= run.checkpoint_step]
-    run.save(update_fields=["status", "started_at", "loss_history", "updated_at"])
+    kept_history = [p for p in run.loss_history if p[0] <= run.checkpoint_step]
+    run = job_start(run, loss_history=kept_history)
+    if first_started_at is not None:  # a resumed run keeps the time it first started
+        TrainingRun.objects.filter(pk=run.pk).update(started_at=first_started_at)
+        run.started_at = first_started_at
     try:
         dataset = dataset_for(run.dataset)
         if dataset.snapshot_hash != run.dataset_hash:
@@ -258,7 +237,6 @@ def training_run_execute(
                 f"dataset: {run.dataset} changed since the run was created; start a new run"
             )
         config, lora = _configs(run)
-        writer = _ProgressWriter(run, on_progress)
         output_dir = adapters_dir() / run.adapter_name
         result = train(
             config,
@@ -266,25 +244,35 @@ def training_run_execute(
             dataset.train_examples(),
             dataset.eval_examples(),
             output_dir,
-            on_progress=writer,
-            should_stop=writer.should_stop,
+            on_progress=_RunProgress(run, on_progress),
+            should_stop=lambda: job_should_stop(run),
         )
     except Exception as exc:  # noqa: BLE001 - the run records any failure
         logger.exception("training run %s failed", run.pk)
-        run.error = f"{type(exc).__name__}: {exc}"
-        return _finish(run, TrainingRun.Status.FAILED)
-    run.resumed_from_step = result.resumed_from_step or 0
-    run.loss_history = [[step, round(loss, 5)] for step, loss in result.loss_history]
-    run.results = run.results | {
+        error = f"{type(exc).__name__}: {exc}"
+        # The progress since the last throttled write is saved with the failure.
+        progress = {name: getattr(run, name) for name in PROGRESS_FIELDS}
+        return _run_finish(run, TrainingRun.Status.FAILED, error=error, **progress)
+    results = run.results | {
         key: value
         for key, value in asdict(result).items()
         if key not in ("loss_history", "adapter_dir")
     }
+    trained = {
+        "step": run.step,
+        "resumed_from_step": result.resumed_from_step or 0,
+        "loss_history": [[step, round(loss, 5)] for step, loss in result.loss_history],
+        "results": results,
+    }
     if result.cancelled:
-        run.checkpoint_step = result.steps
-        return _finish(run, TrainingRun.Status.CANCELLED)
+        run.refresh_from_db(fields=["status", "error", "finished_at"])
+        if run.finished:  # the stale sweep ended it while it trained: it stays so
+            return run
+        return _run_finish(
+            run, TrainingRun.Status.CANCELLED, checkpoint_step=result.steps, **trained
+        )
     with transaction.atomic():
-        run.adapter = Adapter.objects.create(
+        adapter = Adapter.objects.create(
             name=run.adapter_name,
             base_model=run.base_model,
             scope=run.scope,
@@ -309,17 +297,21 @@ def training_run_execute(
             path=str(Path(result.adapter_dir).relative_to(settings.DATA_DIR)),
             size_bytes=result.adapter_bytes,
         )
-        return _finish(run, TrainingRun.Status.SUCCEEDED)
+        return _run_finish(run, TrainingRun.Status.SUCCEEDED, adapter=adapter, **trained)
 
 
-def _finish(run: TrainingRun, status: str) -> TrainingRun:
-    run.status = status
-    run.finished_at = timezone.now()
-    run.save()
+def _run_finish(run: TrainingRun, status: str, *, error: str = "", **fields) -> TrainingRun:
+    """job_finish, and a succeeded run's checkpoints removed (the adapter folder stays)."""
+    run = job_finish(run, status, error=error, **fields)
     if status == TrainingRun.Status.SUCCEEDED:
-        # The checkpoints served their purpose; the adapter folder stays.
         shutil.rmtree(adapters_dir() / run.adapter_name / "checkpoints", ignore_errors=True)
     return run
+
+
+def training_runs_fail_stale() -> int:
+    """Fail the running runs whose worker died: no write for TrainingRun.STALE_AFTER.
+    Returns how many. A run failed here stays failed if its task is delivered again."""
+    return jobs_fail_stale(TrainingRun)
 
 
 def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
@@ -331,7 +323,7 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
         run.cancel_requested = True
         run.save(update_fields=["cancel_requested", "updated_at"])
         if run.status == TrainingRun.Status.QUEUED:
-            return _finish(run, TrainingRun.Status.CANCELLED)
+            return _run_finish(run, TrainingRun.Status.CANCELLED)
     return run
 
 

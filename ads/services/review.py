@@ -26,7 +26,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from ads import selectors
-from ads.drafting import creative_checks
+from ads.briefs import creative_checks
 from ads.models import AdCreative, Campaign, CreativeEvent, CreativePerformance
 
 EXPORT_COLUMNS = (
