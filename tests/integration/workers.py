@@ -38,12 +38,20 @@ def redis_available() -> bool:
 
 
 class Worker:
-    """`celery -A config worker` on every queue, in a child process."""
+    """`celery -A config worker` on every queue, in a child process.
 
-    def __init__(self, broker_url: str, data_dir: Path, **extra_env: str):
+    With `pause_file`, a job the worker runs pauses for good after its first progress write,
+    once it has written that file (tests/integration/pause.py): see `wait_for_pause`."""
+
+    def __init__(
+        self, broker_url: str, data_dir: Path, *, pause_file: Path | None = None, **extra_env: str
+    ):
         self.broker_url = broker_url
         self.data_dir = data_dir
         self.log = data_dir / "worker.log"
+        self.pause_file = pause_file
+        if pause_file is not None:
+            extra_env["PLAZA_TEST_PAUSE_FILE"] = str(pause_file)
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -69,6 +77,7 @@ class Worker:
                 f"test-{os.getpid()}@%h",
                 "-l",
                 "info",
+                *(["-I", "tests.integration.pause"] if pause_file is not None else []),
             ],
             cwd=REPO,
             env=env,
@@ -100,6 +109,11 @@ class Worker:
 
     def output(self) -> str:
         return self.log.read_text()[-4000:]
+
+    def wait_for_pause(self, timeout: float) -> None:
+        """Until the running job has written its progress and paused (see the class)."""
+        assert self.pause_file is not None, "start the worker with pause_file"
+        wait_for(self.pause_file.exists, timeout, self)
 
 
 def wait_for(predicate, timeout: float, worker: Worker) -> None:
