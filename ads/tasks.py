@@ -11,7 +11,7 @@ from ads.services import drafting, training
 
 @shared_task(
     name="ads.tasks.training_run_execute",
-    queue="gpu",
+    queue_name="gpu",
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,  # a killed worker hands the run back; it resumes
@@ -24,7 +24,7 @@ def training_run_execute(run_id: int) -> str:
     return training.training_run_execute(run_id=run_id).status
 
 
-@shared_task(name="ads.tasks.training_runs_fail_stale", queue="default", ignore_result=True)
+@shared_task(name="ads.tasks.training_runs_fail_stale", queue_name="default", ignore_result=True)
 def training_runs_fail_stale() -> int:
     """Mark failed the training runs whose worker died mid-way (beat, every minute)."""
     return training.training_runs_fail_stale()
@@ -32,7 +32,7 @@ def training_runs_fail_stale() -> int:
 
 @shared_task(
     name="ads.tasks.draft_job_execute",
-    queue="gpu",
+    queue_name="gpu",
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,  # a killed worker hands the job back; it drafts again
@@ -45,7 +45,7 @@ def draft_job_execute(job_id: int) -> str:
     return drafting.draft_job_execute(job_id=job_id).status
 
 
-@shared_task(name="ads.tasks.draft_jobs_fail_stale", queue="default", ignore_result=True)
+@shared_task(name="ads.tasks.draft_jobs_fail_stale", queue_name="default", ignore_result=True)
 def draft_jobs_fail_stale() -> int:
     """Mark failed the draft jobs whose worker died mid-way (beat, every minute)."""
     return drafting.draft_jobs_fail_stale()

@@ -17,6 +17,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.celery import QUEUES
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Nothing may download model weights at run time: the bundled packages carry them.
@@ -414,3 +416,30 @@ _celery_options = celery_broker_options(CELERY_BROKER_URL, DATA_DIR)
 CELERY_BROKER_TRANSPORT_OPTIONS = _celery_options["broker_transport_options"]
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or _celery_options["result_backend"]
 CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 24 * 3600)
+
+
+CELERY_QUEUES = QUEUES
+
+
+def beat_every(task: str, seconds: float, **options) -> dict:
+    """A beat entry: the task every `seconds`, dropped if it waits past the next one."""
+    expires = {"expires": seconds * 0.9}
+    return {"task": task, "schedule": float(seconds), "options": expires | options}
+
+
+CELERY_BEAT_SCHEDULE = {
+    # One heartbeat per queue per minute: the ops page shows which queues are served.
+    **{
+        f"worker-heartbeat-{queue}": beat_every("ops.tasks.worker_heartbeat", 60, queue=queue)
+        | {"args": (queue,)}
+        for queue in CELERY_QUEUES
+    },
+    # The database is the source of truth: repair the index both ways.
+    "index-reconcile": beat_every("search.tasks.reconcile", PLAZA_RECONCILE_INTERVAL_S),
+    "answers-fail-stale": beat_every("search.tasks.answers_fail_stale", 60),
+    "draft-jobs-fail-stale": beat_every("ads.tasks.draft_jobs_fail_stale", 60),
+    "training-runs-fail-stale": beat_every("ads.tasks.training_runs_fail_stale", 60),
+    # The ops page's freshness chart: one sample a minute, old ones pruned.
+    "ops-freshness-sample": beat_every("ops.tasks.freshness_sample_record", 60),
+    "index-compact": beat_every("search.tasks.index_compact", 3600, expires=1800),
+}

@@ -158,7 +158,7 @@ def test_a_silent_running_run_is_failed_by_the_sweep_and_a_fresh_one_is_not(db):
     assert again.status == "failed" and again.attempts == 0
 
     assert training_runs_fail_stale_task.name == "ads.tasks.training_runs_fail_stale"
-    assert training_runs_fail_stale_task.queue == "default"
+    assert app.amqp.router.route({}, training_runs_fail_stale_task.name)["queue"].name == "default"
     assert "ads.tasks.training_runs_fail_stale" in {
         entry["task"] for entry in app.conf.beat_schedule.values()
     }
