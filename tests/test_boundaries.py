@@ -36,7 +36,10 @@ def test_ml_never_imports_django():
     offenders = {path: names for path, names in offenders.items() if names}
     assert offenders == {}, f"ml/ must not import Django or Celery: {offenders}"
 
-    modules = [f"ml.{p.stem}" for p in (REPO / "ml").glob("*.py") if p.stem != "__init__"]
+    modules = [
+        ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for path in (REPO / "ml").rglob("*.py")
+    ]
     probe = (
         "import importlib, sys\n"
         f"for name in ['ml', *{modules!r}]: importlib.import_module(name)\n"
