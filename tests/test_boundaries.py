@@ -23,6 +23,7 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
+@pytest.mark.integration
 def test_ml_never_imports_django():
     """ml/ is plain Python: no module in it imports Django, directly or at run time."""
     offenders = {

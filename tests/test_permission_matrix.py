@@ -468,6 +468,7 @@ def test_every_url_pattern_is_in_the_table_and_every_entry_is_a_url():
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.integration
 def test_every_url_answers_each_role_as_the_table_says(world):
     """GET on every route, filled with real rows, as each role: the status (and for a
     redirect its target) is the table's; nothing answered to the signed-out or to B shows

@@ -47,6 +47,7 @@ def test_production_without_allowed_hosts_stops_with_its_name(tmp_path):
     assert "DJANGO_ALLOWED_HOSTS is not set" in result.stderr
 
 
+@pytest.mark.integration
 def test_production_with_both_starts(tmp_path):
     result = manage(
         "check",
@@ -79,6 +80,7 @@ def test_bad_values_are_named(tmp_path, env, message):
     assert message in result.stderr
 
 
+@pytest.mark.integration
 def test_embedded_default_needs_no_server(tmp_path):
     """With nothing set: SQLite and the filesystem broker, both under the data dir."""
     probe = (
@@ -93,6 +95,7 @@ def test_embedded_default_needs_no_server(tmp_path):
     assert broker_line.startswith("filesystem:// file://" + str(tmp_path))
 
 
+@pytest.mark.integration
 def test_database_and_broker_urls_are_read(tmp_path):
     probe = (
         "from django.conf import settings as s;"

@@ -142,6 +142,7 @@ def test_ml_embeddings_still_exports_usable_cpus():
     assert old is usable_cpus
 
 
+@pytest.mark.integration
 def test_a_thread_budget_holds_libraries_loaded_later_and_yields_to_a_set_variable():
     """budget_math_threads(1) before torch and FAISS load: both start with one thread. A
     variable set by hand wins; 0 leaves the libraries alone; a negative budget is refused."""

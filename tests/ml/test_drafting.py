@@ -81,6 +81,7 @@ def greedy(model, adapter) -> str:
     return model.generate(PROMPT, adapter=adapter, params=GREEDY)[0].text
 
 
+@pytest.mark.integration
 def test_lru_evicts_the_oldest_adapter_and_keeps_the_base(loaded, adapters):
     """With max_adapters=2 a third adapter evicts the least recently used one; the base
     model object stays the same; an evicted adapter loads again and gives its text again."""
@@ -101,6 +102,7 @@ def test_lru_evicts_the_oldest_adapter_and_keeps_the_base(loaded, adapters):
     assert model.base is base
 
 
+@pytest.mark.integration
 def test_no_adapter_gives_the_base_text_after_adapters(loaded, adapters):
     """adapter=None runs the bare base model, whatever adapter was used before."""
     model, base_text = loaded
@@ -111,6 +113,7 @@ def test_no_adapter_gives_the_base_text_after_adapters(loaded, adapters):
     assert [(d.text, d.seed) for d in drafts] == [(base_text, 0), (base_text, 1)]
 
 
+@pytest.mark.integration
 def test_sampled_variations_are_reproducible_by_seed(loaded, adapters):
     """n variations with temperature > 0: n drafts, seeds seed..seed+n-1, different texts,
     the same drafts again for the same seed and n (after other work in between), others
@@ -135,6 +138,7 @@ def test_sampled_variations_are_reproducible_by_seed(loaded, adapters):
         assert d.finish_reason == "stop" or d.tokens == 16
 
 
+@pytest.mark.integration
 def test_llama_cpp_decodes_a_job_larger_than_its_kv_cache_in_waves(loaded, adapters):
     """llama.cpp: when the prompt plus n full-length drafts exceed the drafts' KV cache
     (4 x n_ctx = 1024 tokens here), the sequences decode in several batches and the job
@@ -150,6 +154,7 @@ def test_llama_cpp_decodes_a_job_larger_than_its_kv_cache_in_waves(loaded, adapt
     assert model.generate(PROMPT, adapter=adapters[0], params=params) == drafts
 
 
+@pytest.mark.integration
 def test_an_adapter_rewritten_on_disk_is_reloaded_and_unload_frees_it(loaded, adapters, tmp_path):
     """A folder whose weights change (a retrained adapter) is loaded again, not served from
     the old copy; unload_adapter removes an adapter from the loaded set."""
@@ -164,6 +169,7 @@ def test_an_adapter_rewritten_on_disk_is_reloaded_and_unload_frees_it(loaded, ad
     assert folder not in model.loaded_adapters()
 
 
+@pytest.mark.integration
 def test_a_job_runs_on_the_configured_threads_capped_by_the_usable_cpus(loaded):
     """threads=2 is a setting: each job runs on 2 threads, or fewer where the process may
     use fewer CPUs; llama.cpp's drafts context is set to it."""
@@ -180,6 +186,7 @@ def test_a_job_runs_on_the_configured_threads_capped_by_the_usable_cpus(loaded):
         assert torch.get_num_threads() == model.last_threads
 
 
+@pytest.mark.integration
 def test_the_model_is_loaded_once_per_config_and_auto_picks_llama_cpp_on_a_cpu(loaded):
     """The same config returns the same loaded model; a GGUF base on the CPU runs on
     llama.cpp by default."""
@@ -192,6 +199,7 @@ def test_the_model_is_loaded_once_per_config_and_auto_picks_llama_cpp_on_a_cpu(l
         assert auto.backend == "llama_cpp"
 
 
+@pytest.mark.integration
 def test_bad_input_is_refused(loaded, tmp_path):
     """A missing adapter folder, a folder that is not an adapter, an empty prompt, a prompt
     longer than the context and wrong params are refused before any work."""

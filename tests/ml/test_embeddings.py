@@ -104,6 +104,7 @@ def fp32_encoder():
     return get_encoder(EncoderConfig(precision="fp32"))
 
 
+@pytest.mark.integration
 def test_encode_returns_unit_float32_rows(encoder):
     """encode gives (n, dim) float32 with every row of L2 norm 1."""
     vectors = encoder.encode(["hola mundo", "A short English sentence.", "🙂"])
@@ -113,6 +114,7 @@ def test_encode_returns_unit_float32_rows(encoder):
     assert np.isfinite(vectors).all()
 
 
+@pytest.mark.integration
 def test_rows_follow_input_order_despite_length_sorting():
     """Rows come back in input order although batches are formed by length."""
     encoder = get_encoder(EncoderConfig(batch_size=2))  # several batches, reordered
@@ -124,6 +126,7 @@ def test_rows_follow_input_order_despite_length_sorting():
         assert cosines(together[i : i + 1], alone[None])[0] > 0.9999, (i, text)
 
 
+@pytest.mark.integration
 def test_empty_input_gives_zero_rows(encoder):
     """No texts gives a (0, dim) float32 array, not an error."""
     for empty in ([], ()):
@@ -143,6 +146,7 @@ def test_empty_input_gives_zero_rows(encoder):
         ((t for t in ["gen"]), r"got generator"),
     ],
 )
+@pytest.mark.integration
 def test_bad_input_is_rejected_naming_the_item(encoder, texts, message):
     """Anything but a sequence of str raises TypeError that says what and where."""
     with pytest.raises(TypeError, match=message):
@@ -206,6 +210,7 @@ def test_bf16_stays_within_cosine_099_of_fp32(fp32_encoder):
     assert similarity.min() >= 0.99, similarity.min()
 
 
+@pytest.mark.integration
 def test_auto_precision_follows_the_cpu(monkeypatch):
     """auto means bf16 on a CPU with native bf16 and fp32 on one without; fp32 forces fp32."""
     monkeypatch.setattr(embeddings, "cpu_has_fast_bf16", lambda: True)
@@ -217,6 +222,7 @@ def test_auto_precision_follows_the_cpu(monkeypatch):
     assert embeddings.Encoder(EncoderConfig(device="cpu")).precision == "fp32"
 
 
+@pytest.mark.integration
 def test_same_text_gives_the_same_vector(encoder):
     """A text gets the same vector within a call and across calls."""
     text = "Mismo texto, mismo vector #determinismo"
@@ -226,6 +232,7 @@ def test_same_text_gives_the_same_vector(encoder):
     np.testing.assert_allclose(first[0], again[0], atol=1e-6)
 
 
+@pytest.mark.integration
 def test_max_seq_length_truncates(encoder):
     """With max_seq_length=8, texts that differ only after 8 tokens get the same vector."""
     short = get_encoder(EncoderConfig(max_seq_length=8))
@@ -236,6 +243,7 @@ def test_max_seq_length_truncates(encoder):
     assert cosines(full_a[None], full_b[None])[0] < 0.999
 
 
+@pytest.mark.integration
 def test_encoder_loads_once_per_config(monkeypatch):
     """get_encoder returns one shared encoder per config, even when threads race to load it."""
     loads = []
@@ -266,6 +274,7 @@ def test_encoder_loads_once_per_config(monkeypatch):
     assert get_encoder() is get_encoder(EncoderConfig())
 
 
+@pytest.mark.integration
 def test_a_gguf_model_setting_is_refused(tmp_path):
     """An encoder over a GGUF (chat model) file is refused with the setting named."""
     gguf = tmp_path / "chat.gguf"
@@ -274,12 +283,14 @@ def test_a_gguf_model_setting_is_refused(tmp_path):
         embeddings.Encoder(EncoderConfig(model=str(gguf)))
 
 
+@pytest.mark.integration
 def test_a_missing_model_folder_is_reported(tmp_path):
     """A model setting that points at a missing folder says so before loading anything."""
     with pytest.raises(ModelNotFound, match=r"does not exist"):
         get_encoder(EncoderConfig(model=str(tmp_path / "nope")))
 
 
+@pytest.mark.integration
 def test_queries_asked_again_reuse_their_vectors(encoder, monkeypatch):
     """encode_queries gives encode's vectors, read-only; a text seen before skips the
     model, and only the newest `query_cache` distinct texts are kept."""
@@ -300,6 +311,7 @@ def test_queries_asked_again_reuse_their_vectors(encoder, monkeypatch):
     assert encoder.encode_queries([]).shape == (0, encoder.dim)
 
 
+@pytest.mark.integration
 def test_the_query_cache_keeps_the_newest_texts_only():
     """The cache is an LRU of `query_cache` texts; 0 turns it off."""
     small = Encoder(EncoderConfig(query_cache=2))

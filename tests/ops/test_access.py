@@ -77,6 +77,7 @@ def test_no_token_configured_means_no_token_access(client, settings):
         assert client.get("/metrics", headers={"Authorization": header}).status_code == 403
 
 
+@pytest.mark.integration
 def test_a_short_metrics_token_stops_start_up(tmp_path):
     """A guessable token is refused with its name and what to do."""
     from tests.test_settings import manage

@@ -198,6 +198,7 @@ def test_shared_data_imports_in_full_and_idempotently(shared_data, name, rows):
     assert Post.objects.count() == rows
 
 
+@pytest.mark.integration
 def test_unmigrated_database_gets_a_clear_error(tmp_path):
     """Before `migrate`, the command says what to do instead of a database traceback."""
     import subprocess

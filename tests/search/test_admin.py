@@ -23,6 +23,7 @@ def admin_client(client, make_user):
     return client
 
 
+@pytest.mark.integration
 def test_generation_list_and_change_page_show_the_ops_figures(admin_client, indexed_posts):
     """The list shows state, model, progress and last flush; the change page shows the live
     index's figures (vectors, segments, tombstones, queue, lag, BM25) in an escaped table."""
@@ -48,6 +49,7 @@ def test_generation_list_and_change_page_show_the_ops_figures(admin_client, inde
     assert 'name="_save"' not in page  # every field is read-only
 
 
+@pytest.mark.integration
 def test_change_page_shows_the_last_reconcile_report(admin_client, indexed_posts):
     """After a reconcile, the generation's page lists what it found and queued."""
     from search.services import reconcile

@@ -13,6 +13,7 @@ from search.services import answers as answer_services
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.integration
 def test_the_search_page_offers_the_answer_box(indexed_posts):
     """A query shows the answer section (with the question, filters as operators) and
     loads the script that streams it; the second page does not."""
@@ -22,6 +23,7 @@ def test_the_search_page_offers_the_answer_box(indexed_posts):
     assert 'id="answer"' not in Client().get("/search", {"q": "bread", "page": 2}).content.decode()
 
 
+@pytest.mark.integration
 def test_a_browser_session_starts_follows_and_rates_its_answer(indexed_posts):
     """POST (with CSRF) → 202 and an events URL this session may read; another browser
     gets 404; feedback is recorded."""
@@ -47,6 +49,7 @@ def test_a_browser_session_starts_follows_and_rates_its_answer(indexed_posts):
     assert rated.status_code == 201
 
 
+@pytest.mark.integration
 def test_the_page_answer_is_rate_limited_per_address(indexed_posts, settings):
     """Signed-out visitors share their address's limit: 429 with Retry-After past it."""
     settings.PLAZA_ANSWERS_PER_MINUTE = 1

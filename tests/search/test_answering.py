@@ -37,6 +37,7 @@ INJECTION = (
 )
 
 
+@pytest.mark.integration
 def test_citations_point_at_retrieved_posts(indexed_posts):
     """Every citation in the answer is a number of a retrieved post; the text streams
     sentence by sentence."""
@@ -51,6 +52,7 @@ def test_citations_point_at_retrieved_posts(indexed_posts):
     assert {"retrieval_ms", "first_token_ms", "total_ms"} <= set(result.timings)
 
 
+@pytest.mark.integration
 def test_nothing_relevant_means_no_answer_and_no_model_call(indexed_posts):
     """When no post is relevant the answer says so plainly, in the question's language;
     the model is not called."""
@@ -88,6 +90,7 @@ def test_a_post_cannot_close_its_quote(corpus_posts):
     assert fenced.endswith(">>>")
 
 
+@pytest.mark.integration
 def test_an_injected_post_changes_nothing_but_the_text(corpus_posts):
     """A post that tries to instruct the model cannot add citations to posts that were
     not retrieved, and the answer stays plain text for the page to escape."""
@@ -100,6 +103,7 @@ def test_an_injected_post_changes_nothing_but_the_text(corpus_posts):
     assert "[42]" not in result.text
 
 
+@pytest.mark.integration
 def test_ask_prints_the_answer_and_one_json_line(indexed_posts):
     """`ask --json` ends with the documented object; citations are retrieved posts."""
     out = StringIO()
@@ -114,6 +118,7 @@ def test_ask_prints_the_answer_and_one_json_line(indexed_posts):
     assert all(isinstance(c["n"], int) for c in data["citations"])
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("style", ["extractive", "mixed", "generative"])
 def test_every_shown_sentence_is_supported_by_the_post_it_cites(indexed_posts, style):
     """In each style the answer is only sentences a read post supports, each ending with
@@ -135,6 +140,7 @@ def test_every_shown_sentence_is_supported_by_the_post_it_cites(indexed_posts, s
     assert result.citations[0] == 1 and result.hits[0].post.external_id == "7"
 
 
+@pytest.mark.integration
 def test_the_model_held_to_one_token_leaves_the_posts_words(indexed_posts):
     """Generative, the real model stopped after one token writes nothing a post supports:
     the answer is completed from the posts' own sentences, quoted, in the question's
@@ -148,6 +154,7 @@ def test_the_model_held_to_one_token_leaves_the_posts_words(indexed_posts):
     assert "farmacias de Madrid" in result.text
 
 
+@pytest.mark.integration
 def test_the_deadline_stops_the_model_and_the_posts_complete_the_answer(indexed_posts):
     """Past the deadline generation stops (the model is free for the next answer at
     once) and the answer is completed extractively, marked cut short."""
@@ -166,6 +173,7 @@ def test_the_deadline_stops_the_model_and_the_posts_complete_the_answer(indexed_
     assert not again.cut_short and again.citations
 
 
+@pytest.mark.integration
 def test_a_one_word_query_is_quoted_in_the_language_of_the_posts_read(indexed_posts):
     """ "gripe" is too short to tell English from Spanish: the answer takes the language
     of the posts it quotes (Spanish quotation marks), as "nothing found" would not."""

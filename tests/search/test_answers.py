@@ -44,6 +44,7 @@ def events_of(response) -> list[tuple[str, dict]]:
     return events
 
 
+@pytest.mark.integration
 def test_an_answer_is_written_and_read_back_with_checked_citations(indexed_posts, asker):
     """POST queues it; the run writes text, citations of retrieved posts, and timings."""
     created = ask(asker)
@@ -60,6 +61,7 @@ def test_an_answer_is_written_and_read_back_with_checked_citations(indexed_posts
     }
 
 
+@pytest.mark.integration
 def test_the_event_stream_replays_and_resumes(indexed_posts, asker):
     """The stream sends the text as token events then one done event; Last-Event-ID
     (a character offset) resumes after what the client has."""
@@ -76,6 +78,7 @@ def test_the_event_stream_replays_and_resumes(indexed_posts, asker):
     assert "".join(d["text"] for k, d in resumed if k == "token") == text[5:]
 
 
+@pytest.mark.integration
 def test_an_unsupported_model_sentence_is_kept_out_and_logged(indexed_posts, asker, monkeypatch):
     """The model (its text replaced by an invention) writes a sentence no
     read post supports: the row, the API and the stream show only the posts' sentences,
@@ -120,6 +123,7 @@ def test_an_unsupported_model_sentence_is_kept_out_and_logged(indexed_posts, ask
     assert streamed == answer.text and events[-1][0] == "done"
 
 
+@pytest.mark.integration
 def test_an_answer_running_past_its_deadline_is_failed_when_read(indexed_posts, asker, settings):
     """A running answer whose worker died is failed once past its deadline plus a grace,
     by the reader's next poll (the event stream or the answer), without waiting for the
@@ -138,6 +142,7 @@ def test_an_answer_running_past_its_deadline_is_failed_when_read(indexed_posts, 
     assert events[-1][0] == "failed" and "worker stopped" in events[-1][1]["error"]
 
 
+@pytest.mark.integration
 def test_only_the_asker_and_staff_can_read_an_answer(indexed_posts, asker, make_user):
     """Another user (or nobody) gets 404 for someone's answer; staff can read it."""
     created = ask(asker)
@@ -151,6 +156,7 @@ def test_only_the_asker_and_staff_can_read_an_answer(indexed_posts, asker, make_
     assert staff.get(f"/api/answers/{created['id']}").status_code == 200
 
 
+@pytest.mark.integration
 def test_asking_too_often_is_refused_with_retry_after(indexed_posts, asker, settings):
     """Past PLAZA_ANSWERS_PER_MINUTE a user gets 429 and when to retry."""
     settings.PLAZA_ANSWERS_PER_MINUTE = 2
@@ -165,6 +171,7 @@ def test_a_bad_operator_is_a_400_naming_it(asker):
     assert response.status_code == 400 and "since:2022-13-01" in response.json()["q"][0]
 
 
+@pytest.mark.integration
 def test_feedback_is_recorded_once_per_user(indexed_posts, asker):
     """Rating twice replaces the first verdict."""
     created = ask(asker)
@@ -175,6 +182,7 @@ def test_feedback_is_recorded_once_per_user(indexed_posts, asker):
     assert (feedback.helpful, feedback.comment) == (False, "wrong")
 
 
+@pytest.mark.integration
 def test_a_failing_run_ends_failed_and_a_dead_worker_is_swept(indexed_posts, asker, monkeypatch):
     """An error marks the answer failed with the reason; an answer left running by a dead
     worker is failed by the sweep once it has been silent for STALE_AFTER."""

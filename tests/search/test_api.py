@@ -22,6 +22,7 @@ def reader(make_user):
     return make_user("reader")
 
 
+@pytest.mark.integration
 def test_finds_a_post_by_its_words_and_says_which_methods_found_it(reader, indexed_posts):
     """A word of one post puts it first, found by BM25 and dense, with the post's fields,
     the matched (folded) term and an absolute link to its page."""
@@ -46,6 +47,7 @@ def test_finds_a_post_by_its_words_and_says_which_methods_found_it(reader, index
     assert "total" in body["timings_ms"]
 
 
+@pytest.mark.integration
 def test_operators_filter_and_are_echoed(reader, indexed_posts):
     """from: and lang: restrict the results, and the parsed filters come back."""
     body = client_for(reader).get(URL, {"q": "from:ben football -arsenal"}).json()
@@ -64,6 +66,7 @@ def test_operators_filter_and_are_echoed(reader, indexed_posts):
     assert {hit["lang"] for hit in body["results"]} == {"es"}
 
 
+@pytest.mark.integration
 def test_search_requires_a_signed_in_user(client, reader, indexed_posts):
     """Anonymous requests are refused (401); a token or a session may search."""
     assert APIClient().get(URL, {"q": "bread"}).status_code == 401
@@ -121,6 +124,7 @@ def test_a_malformed_operator_is_400_with_its_message(reader, index_dir, q, says
     assert list(body) == ["q"] and says in body["q"][0]
 
 
+@pytest.mark.integration
 def test_pages_are_disjoint_and_end(reader, indexed_posts):
     """Following next_offset walks every result once; the last page's next_offset is null."""
     client = client_for(reader)
@@ -137,6 +141,7 @@ def test_pages_are_disjoint_and_end(reader, indexed_posts):
     assert pages == 3
 
 
+@pytest.mark.integration
 def test_recency_boost_is_accepted(reader, indexed_posts):
     """recency=1 still answers the query (the boost reorders, never filters)."""
     plain = client_for(reader).get(URL, {"q": "bread", "recency": "0"}).json()
@@ -150,6 +155,7 @@ def test_without_an_index_the_search_answers_empty(reader, index_dir):
     assert body["results"] == [] and body["next_offset"] is None and body["generation"] is None
 
 
+@pytest.mark.integration
 def test_status_is_for_staff(make_user, reader, indexed_posts):
     """The ops figures: staff get them, other users 403, anonymous 401."""
     staff = make_user("ops", staff=True)

@@ -23,6 +23,7 @@ def run(*args) -> str:
     return out.getvalue()
 
 
+@pytest.mark.integration
 def test_reconcile_reports_and_repairs_inline(indexed_posts):
     """`reconcile --inline` names what was wrong, repairs it, and a second run finds
     nothing; --json ends with the summary."""
@@ -40,6 +41,7 @@ def test_reconcile_reports_and_repairs_inline(indexed_posts):
     assert "index matches the database" in run("reconcile")
 
 
+@pytest.mark.integration
 def test_reconcile_without_a_worker_leaves_the_repairs_queued(indexed_posts):
     """Without --inline the repairs wait in the queue for the index worker."""
     Post.objects.filter(pk=indexed_posts["5"].pk).update(is_hidden=True)
@@ -50,6 +52,7 @@ def test_reconcile_without_a_worker_leaves_the_repairs_queued(indexed_posts):
     ]
 
 
+@pytest.mark.integration
 def test_reindex_builds_and_swaps_a_new_generation(indexed_posts):
     """`reindex` leaves one live generation, the new one, holding every visible post."""
     old = indexes.live_generation(fresh=True)
@@ -60,6 +63,7 @@ def test_reindex_builds_and_swaps_a_new_generation(indexed_posts):
     assert IndexGeneration.objects.get(pk=old.pk).state == "retired"
 
 
+@pytest.mark.integration
 def test_reindex_with_an_unknown_model_says_so(index_dir):
     """A bad --model is a clear command error, and no generation is left behind."""
     with pytest.raises(CommandError, match="--model: .*does not exist"):
@@ -67,6 +71,7 @@ def test_reindex_with_an_unknown_model_says_so(index_dir):
     assert not IndexGeneration.objects.exists()
 
 
+@pytest.mark.integration
 def test_a_model_change_queues_one_rebuild(indexed_posts, settings, monkeypatch):
     """When PLAZA_EMBED_MODEL no longer matches the live generation, reconcile's check
     queues one rebuild with the new model; none while one is building, none when equal."""
@@ -82,6 +87,7 @@ def test_a_model_change_queues_one_rebuild(indexed_posts, settings, monkeypatch)
     assert generations.generation_model_check() is False
 
 
+@pytest.mark.integration
 def test_deleting_a_retired_generation_removes_its_folder(
     indexed_posts, django_capture_on_commit_callbacks
 ):
@@ -117,6 +123,7 @@ def write_beir(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.integration
 def test_evaluate_search_prints_the_table_and_one_json_line(index_dir, tmp_path):
     """The last line is {"dense": {...}, "bm25": {...}, "hybrid": {...}} with the four
     metrics; the table shows the plain baseline beside them. Easy queries score 1."""
@@ -155,6 +162,7 @@ def test_hybrid_is_within_a_hundredth_of_the_better_method(shared_data, index_di
     assert result["hybrid"]["ndcg@10"] >= best - 0.01
 
 
+@pytest.mark.integration
 def test_evaluate_answers_answers_every_question_and_prints_one_json_line(index_dir, tmp_path):
     """The real chain answers each question over the collection's own index: the last line
     holds the rates and latencies, every answer rests on a retrieved passage, and a gold

@@ -104,6 +104,7 @@ def _query(words, *, authors=(), lang=None, since=None, until=None, phrases=(), 
     return " ".join(parts)
 
 
+@pytest.mark.integration
 def test_filtered_queries_return_exactly_the_matching_posts(corpus):
     """Every mix of operators returns all and only the posts the brute-force filter keeps
     (k above the corpus size), and a small k returns min(k, matches) of them."""
@@ -141,6 +142,7 @@ def test_filtered_queries_return_exactly_the_matching_posts(corpus):
     assert checked > 40  # most combinations have matches: the test exercises real pages
 
 
+@pytest.mark.integration
 def test_hidden_and_deleted_posts_never_appear_even_before_the_index_catches_up(corpus):
     """A post hidden or deleted a moment ago is left out although its vector is still in
     the index; the page is refilled from deeper candidates."""
@@ -156,6 +158,7 @@ def test_hidden_and_deleted_posts_never_appear_even_before_the_index_catches_up(
     assert target.pk not in set(reader.index.entries()[0].tolist())
 
 
+@pytest.mark.integration
 def test_edit_is_found_by_its_new_text_not_its_old(corpus):
     """After an edit and a flush, the new words find the post and the old ones do not."""
     post = corpus["1"]
@@ -168,6 +171,7 @@ def test_edit_is_found_by_its_new_text_not_its_old(corpus):
     assert post.pk not in {h.post.pk for h in old_hits}
 
 
+@pytest.mark.integration
 def test_pages_are_disjoint_and_ordered(corpus):
     """offset pages continue one another without repeats, and has_more says when to stop."""
     seen = []
@@ -181,6 +185,7 @@ def test_pages_are_disjoint_and_ordered(corpus):
     assert len(seen) == len(set(seen)) == Post.objects.visible().count()
 
 
+@pytest.mark.integration
 def test_filters_alone_list_matching_posts_newest_first(corpus):
     """A query of operators only is a filtered timeline, newest first."""
     hits = selectors.search_posts(query="from:el_pais lang:es", k=100).hits
@@ -192,6 +197,7 @@ def test_filters_alone_list_matching_posts_newest_first(corpus):
     assert [h.post.pk for h in hits] == [p.pk for p in expected]
 
 
+@pytest.mark.integration
 def test_matched_terms_and_methods_are_reported(corpus):
     """Each hit says which methods found it and which query words it contains."""
     hit = selectors.search_posts(query="tercera dosis médicos", k=1).hits[0]
@@ -200,6 +206,7 @@ def test_matched_terms_and_methods_are_reported(corpus):
     assert {"tercera", "dosis", "medicos"} <= set(hit.matched_terms)
 
 
+@pytest.mark.integration
 def test_reconcile_repairs_missing_stale_and_removed(corpus):
     """Changes that bypassed the queue are found and repaired both ways."""
     generation = indexes.live_generation(fresh=True)
@@ -224,6 +231,7 @@ def test_reconcile_repairs_missing_stale_and_removed(corpus):
     assert selectors.search_posts(query="quantum kittens", k=1).hits[0].post.pk == stale.pk
 
 
+@pytest.mark.integration
 def test_a_failed_flush_keeps_its_queue_entries(corpus, monkeypatch):
     """A worker dying mid-batch (before the index commit) leaves the changes queued; the
     next flush applies them."""
@@ -245,6 +253,7 @@ def test_a_failed_flush_keeps_its_queue_entries(corpus, monkeypatch):
     assert selectors.search_posts(query="volcanic iceland", k=1).hits[0].post.pk == post.pk
 
 
+@pytest.mark.integration
 def test_rebuild_swaps_in_a_new_generation_and_keeps_search_up(corpus):
     """reindex builds beside the live generation, swaps, and re-queues what changed."""
     old = indexes.live_generation(fresh=True)
@@ -259,6 +268,7 @@ def test_rebuild_swaps_in_a_new_generation_and_keeps_search_up(corpus):
     assert reconcile.index_reconcile().summary()["queued"] == 0
 
 
+@pytest.mark.integration
 def test_similar_posts_leave_out_the_post_itself(corpus):
     """Similar posts are other visible posts, the closest first (same topic here)."""
     post = corpus["10"]
@@ -275,6 +285,7 @@ def test_no_index_yet_returns_nothing(index_dir):
     assert selectors.index_figures()["generation"] is None
 
 
+@pytest.mark.integration
 def test_a_new_live_generation_is_readable_before_its_first_flush(index_dir):
     """The live row appears only once its empty index is on disk: a reader (the web
     process, the sync test's poll) never finds a live generation without an index."""
@@ -286,6 +297,7 @@ def test_a_new_live_generation_is_readable_before_its_first_flush(index_dir):
     assert [p.name for p in index_dir.joinpath("index").iterdir()] == [generation.name]
 
 
+@pytest.mark.integration
 def test_posts_newer_than_the_bm25_build_match_by_their_words_at_once(
     corpus, settings, monkeypatch
 ):

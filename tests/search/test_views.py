@@ -36,6 +36,7 @@ def test_an_empty_query_shows_just_the_form(client, index_dir):
     assert "<article" not in page_of(client, q="  ")
 
 
+@pytest.mark.integration
 def test_results_show_methods_engagement_and_highlighted_terms(client, indexed_posts):
     """Each hit shows its author (linked to their posts), time, engagement, the methods that
     found it, and the query's words marked, found through accent folding."""
@@ -52,6 +53,7 @@ def test_results_show_methods_engagement_and_highlighted_terms(client, indexed_p
     assert "<mark>caf" not in page.split("<mark>café</mark>", 1)[0].split("<article", 1)[-1]
 
 
+@pytest.mark.integration
 def test_a_script_in_a_post_renders_inert(client, indexed_posts):
     """Post text is escaped piece by piece around the marks: a <script> post shows as text."""
     page = page_of(client, q="bread crumbs")
@@ -89,6 +91,7 @@ def test_bad_form_fields_show_field_errors(client, index_dir):
     assert "<article" not in page and "<x>" not in page
 
 
+@pytest.mark.integration
 def test_filter_fields_narrow_the_results(client, indexed_posts):
     """The author, language and date fields filter like their operators; form values stay."""
     page = page_of(client, q="football", author="@ben")
@@ -102,6 +105,7 @@ def test_filter_fields_narrow_the_results(client, indexed_posts):
     assert result_ids(page) == [indexed_posts["6"].pk, indexed_posts["5"].pk]
 
 
+@pytest.mark.integration
 def test_paging_keeps_the_query_and_filters(client, indexed_posts):
     """Ten hits a page; next/previous links keep q and the filters; pages do not overlap."""
     first = page_of(client, q="bread", recency="1")
@@ -123,6 +127,7 @@ def test_search_without_an_index_says_so(client, index_dir):
     assert "index is empty" in page and "<article" not in page
 
 
+@pytest.mark.integration
 def test_post_page_shows_similar_posts(client, indexed_posts):
     """A post page lists up to five posts close in meaning, linked, never the post itself."""
     post = indexed_posts["5"]  # sourdough bread
@@ -150,6 +155,7 @@ def test_healthz_reports_the_index(client, index_dir):
     assert body["index"] == {"queued": 0, "freshness_lag_s": 0.0, "generation": None}
 
 
+@pytest.mark.integration
 def test_healthz_counts_queued_posts(client, indexed_posts):
     """Changes waiting for the index show as queued, with their age as the lag."""
     from posts.services import post_set_hidden
