@@ -42,9 +42,10 @@ def test_a_draft_job_runs_on_the_worker(configured_worker, advertisers):
     assert progress["finished"] and progress["kept"] == creatives.count()
 
 
-def test_a_worker_killed_mid_draft_leaves_the_job_failed(configured_worker, advertisers):
+def test_a_worker_killed_mid_draft_leaves_the_job_failed(pausing_worker, advertisers):
     """SIGKILL while the job drafts: once it is silent for STALE_AFTER, the sweep marks it
-    failed, so the studio never shows it running for ever."""
+    failed, so the studio never shows it running for ever. (The job pauses after its first
+    progress write, so the kill always lands while it runs.)"""
     campaign = Campaign.objects.create(
         advertiser=advertisers["acme"],
         name="Lamps",
@@ -53,11 +54,9 @@ def test_a_worker_killed_mid_draft_leaves_the_job_failed(configured_worker, adve
         objective="sales",
     )
     job = drafting.draft_job_create(campaign=campaign, user=advertisers["alice"], n=30)
-    wait_for(lambda: DraftJob.objects.get(pk=job.pk).status == "running", 300, configured_worker)
-    configured_worker.kill()
+    pausing_worker.wait_for_pause(300)
+    pausing_worker.kill()
     job.refresh_from_db()
-    if job.status == "succeeded":
-        pytest.skip("the job finished before the kill landed (machine too fast)")
     assert job.status == "running"
     assert drafting.draft_jobs_fail_stale() == 0  # it wrote a moment ago
     # The worker is gone: time passes with no writes (simulated), then the sweep runs.
