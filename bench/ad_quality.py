@@ -64,7 +64,7 @@ def main() -> None:
 
     rows = dataset_from_csv(args.dataset).eval[: args.limit]
     model = get_draft_model(
-        DraftModelConfig(base=args.base, cache_dir=str(Path(settings.DATA_DIR) / "models"))
+        DraftModelConfig(base=args.base, cache_dir=str(settings.PLAZA_MODEL_CACHE))
     )
     greedy = DraftParams(n=1, max_tokens=32, temperature=0.0, stop=("\n",))
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)

@@ -61,6 +61,8 @@ def env_list(name: str, default: list[str]) -> list[str]:
 # --- data directory ---------------------------------------------------------------------
 DATA_DIR = Path(os.environ.get("PLAZA_DATA_DIR") or BASE_DIR / "var").resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Models made from the bundled packages (assembled GGUFs, de-quantised copies): made once.
+PLAZA_MODEL_CACHE = Path(os.environ.get("PLAZA_MODEL_CACHE") or DATA_DIR / "models").resolve()
 
 # --- core Django ------------------------------------------------------------------------
 DEBUG = env_bool("DJANGO_DEBUG", True)

@@ -6,9 +6,10 @@ Tests must never share a broker folder, SQLite file or index with a running Plaz
 import os
 from pathlib import Path
 
-os.environ.setdefault(
-    "PLAZA_DATA_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test")
-)
+REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("PLAZA_DATA_DIR", str(REPO / "var" / "test"))
+# One model cache for the whole test run, whatever data dir a test or its worker uses.
+os.environ.setdefault("PLAZA_MODEL_CACHE", str(REPO / "var" / "test" / "models"))
 
 from config.settings import *  # noqa: E402,F403
 from config.settings import DATA_DIR, DATABASES  # noqa: E402

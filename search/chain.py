@@ -130,7 +130,7 @@ def chat_model(**overrides) -> PlazaChatModel:
         model=settings.PLAZA_ANSWER_MODEL,
         device=settings.PLAZA_DEVICE,
         threads=settings.PLAZA_GENERATION_THREADS,
-        cache_dir=str(settings.DATA_DIR / "models"),
+        cache_dir=str(settings.PLAZA_MODEL_CACHE),
     )
     return PlazaChatModel(generator=config, **({"max_tokens": MODEL_MAX_TOKENS} | overrides))
 

@@ -67,6 +67,17 @@ def shared_data_dir() -> Path:
     return Path(os.environ.get("PLAZA_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 
+@pytest.fixture(scope="session")
+def model_cache() -> str:
+    """The run's one model cache (PLAZA_MODEL_CACHE, var/test/models: config/settings_test.py):
+    the bundled GGUFs assembled and de-quantised once, for every test, its workers and every
+    later run."""
+    from django.conf import settings
+
+    settings.PLAZA_MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+    return str(settings.PLAZA_MODEL_CACHE)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """../shared/data (or PLAZA_SHARED_DATA); the test skips when it is absent."""

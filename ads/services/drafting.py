@@ -107,7 +107,7 @@ def _model_config(base_model: str) -> DraftModelConfig:
         base=base_model,
         device=settings.PLAZA_DEVICE,
         threads=settings.PLAZA_GENERATION_THREADS,
-        cache_dir=str(Path(settings.DATA_DIR) / "models"),
+        cache_dir=str(settings.PLAZA_MODEL_CACHE),
         max_adapters=settings.PLAZA_AD_ADAPTER_SLOTS,
     )
 

@@ -106,7 +106,7 @@ def _configs(run: TrainingRun) -> tuple[TrainConfig, LoraSettings]:
     config = TrainConfig(
         base_model=run.base_model,
         steps=run.steps,
-        cache_dir=str(Path(settings.DATA_DIR) / "models"),
+        cache_dir=str(settings.PLAZA_MODEL_CACHE),
         device=settings.PLAZA_DEVICE,
         warmup_steps=min(params.get("warmup_steps", 10), run.steps),
         **{k: params[k] for k in TRAIN_PARAMETERS if k in params and k != "warmup_steps"},

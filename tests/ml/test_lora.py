@@ -1,8 +1,8 @@
 """ml.lora: LoRA fine-tuning of the bundled SmolLM2-135M, a few tiny steps at a time.
 
-The model tests share one de-quantised copy of the GGUF (module-scoped cache folder), so
-the 15-40 s conversion happens once per run; each training run is 2-8 steps of batch 2 x
-48 tokens on the CPU.
+The model tests share the run's one model cache (the `model_cache` fixture), so the
+15-40 s de-quantisation of the GGUF happens once; each training run is 2-8 steps of
+batch 2 x 48 tokens on the CPU.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ EXAMPLES = [
 
 
 @pytest.fixture(scope="module")
-def models_cache(tmp_path_factory):
-    """One de-quantised copy of the GGUF for every test of this module."""
-    return str(tmp_path_factory.mktemp("models"))
+def models_cache(model_cache):
+    """The run's one model cache: the GGUF is de-quantised once for every test."""
+    return model_cache
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ class Command(BaseCommand):
         rows = dataset.eval if options["split"] == "eval" else dataset.train + dataset.eval
         examples = [row.example() for row in rows][: options["limit"]]
         common = {
-            "cache_dir": str(Path(settings.DATA_DIR) / "models"),
+            "cache_dir": str(settings.PLAZA_MODEL_CACHE),
             "max_length": options["max_length"],
             "device": settings.PLAZA_DEVICE,
         }
