@@ -11,7 +11,7 @@ the adapter beside the base model, and distinct-2 diversity of drafting jobs.
   asked as drafting asks it without an adapter (two worked examples first), (c) the base
   with the adapter (the training prompt), each scored against the row's real headline.
 - distinct-2: for `--jobs` held-out descriptions, a drafting job of `--n` sampled drafts
-  (ads.drafting.draft_creatives: the real pipeline, checks and de-duplication included)
+  (ads.services.drafting.draft_creatives: the real pipeline, checks and de-duplication included)
   with and without the adapter; distinct-2 = distinct word bigrams / all bigrams of a job's
   headlines, averaged over jobs (1.0: no bigram repeated).
 """

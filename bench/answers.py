@@ -4,7 +4,7 @@
 
 Sets up a Plaza of its own in a temporary data dir (SQLite, the demo posts imported and
 indexed with the real encoder), then asks a fixed list of English and Spanish questions
-about the demo posts through the answer chain (search.answering.answer_stream: retrieval,
+about the demo posts through the answer chain (search.chain.answer_stream: retrieval,
 the support check, the bundled SmolLM2 on llama.cpp), R rounds after a warm-up, in each
 style named:
   - quiet: nothing else running (the baseline);

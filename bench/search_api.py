@@ -6,8 +6,9 @@
 Imports both shared post files (es-news-tweets, 33,605 Spanish news tweets, and
 us-airline-tweets, 14,077 English; ../shared/data/posts/ or PLAZA_SHARED_DATA) into its own
 data dir with `import_posts`, and builds the index in this process with
-`search.services.generation_build()` (about 10-15 minutes for all 47k posts on 2 CPU cores;
-`--limit-posts M` takes the first M posts, in the files' proportions, to try it on less).
+`search.services.generations.generation_build()` (about 10-15 minutes for all 47k posts on
+2 CPU cores; `--limit-posts M` takes the first M posts, in the files' proportions, to try
+it on less).
 A later run finds the built index and reuses it when it was made with the same
 --limit-posts (`--reuse`: whatever it was made with; `--rebuild`: start over).
 

@@ -322,7 +322,7 @@ if PLAZA_ANSWER_MODE not in {"celery", "inline"}:
         f"PLAZA_ANSWER_MODE={PLAZA_ANSWER_MODE!r}: expected celery or inline"
     )
 PLAZA_ANSWERS_PER_MINUTE = env_int("PLAZA_ANSWERS_PER_MINUTE", 6, minimum=1)
-# How an answer is composed (search.answering): extractive (the posts' own sentences),
+# How an answer is composed (search.chain): extractive (the posts' own sentences),
 # generative (the model's supported sentences), mixed (both), or auto: generative for a
 # model of a billion parameters or more, mixed for a smaller one.
 PLAZA_ANSWER_STYLE = os.environ.get("PLAZA_ANSWER_STYLE", "auto").strip() or "auto"
@@ -340,7 +340,7 @@ PLAZA_DRAFT_MODE = os.environ.get("PLAZA_DRAFT_MODE", "celery")
 if PLAZA_DRAFT_MODE not in {"celery", "inline"}:
     raise ImproperlyConfigured(f"PLAZA_DRAFT_MODE={PLAZA_DRAFT_MODE!r}: expected celery or inline")
 PLAZA_AD_ADAPTER_SLOTS = env_int("PLAZA_AD_ADAPTER_SLOTS", 4, minimum=1)  # LRU per worker
-# Creative limits and policies over ads.checks.CreativeLimits' defaults, as a JSON object,
+# Creative limits and policies over ads.creative.limits.CreativeLimits' defaults, as a JSON object,
 # e.g. {"max_emoji": 0, "category_policy": {"politics": "block", "health": "block"}}.
 try:
     PLAZA_AD_LIMITS = json.loads(os.environ.get("PLAZA_AD_LIMITS") or "{}")

@@ -7,7 +7,7 @@ Roles (ROLES):
 - member_a, member_b: an admin of advertiser A (Acme) or B (Globex) who may also train
   adapters (`ads.add_trainingrun`): the most an advertiser's account can be, so what B's
   is refused, every account of B's is refused.
-- reviewer: one of Plaza's ad reviewers, as the code models them (ads.review,
+- reviewer: one of Plaza's ad reviewers, as the code models them (ads.services.review,
   tests/ads/test_studio.py): staff (`is_staff`, which the ads selectors read as "sees
   every advertiser") with `ads.approve_regulated`, and no other permission, so the admin
   lets them in but shows them no model.
