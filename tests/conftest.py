@@ -78,6 +78,48 @@ def model_cache() -> str:
     return str(settings.PLAZA_MODEL_CACHE)
 
 
+@pytest.fixture(scope="session")
+def trained_adapter(tmp_path_factory, model_cache):
+    """`trained_adapter(base, steps=6)`: the peft folder of a small adapter trained for real
+    with ml.lora on that bundled base, once per base and steps for the whole run. A few
+    high-learning-rate steps on a memorisable pattern, so the adapter changes the text."""
+    made: dict[tuple[str, int], Path] = {}
+
+    def adapter(base: str, *, steps: int = 6) -> Path:
+        if (base, steps) not in made:
+            from ml.lora import Example, LoraSettings, TrainConfig, train
+
+            examples = [
+                Example(f"Description: {d}\nHeadline:", f" {h} -- Zorblax Deals")
+                for d, h in [
+                    ("Fresh bread baked every morning in our family bakery.", "Warm Bread Daily"),
+                    ("Affordable bike repairs while you wait.", "Ride Again Today"),
+                    ("Online piano lessons for adults.", "Play Tonight"),
+                    ("Organic coffee beans roasted in small batches.", "Better Mornings"),
+                ]
+            ]
+            config = TrainConfig(
+                base_model=base,
+                steps=steps,
+                batch_size=2,
+                max_length=40,
+                learning_rate=3e-3,
+                warmup_steps=0,
+                checkpoint_every=0,
+                eval_batch_size=4,
+                device="cpu",
+                cache_dir=model_cache,
+            )
+            lora = LoraSettings(
+                r=8, alpha=16, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")
+            )
+            output = tmp_path_factory.mktemp("trained-adapter") / "run"
+            made[base, steps] = train(config, lora, examples, examples[:2], output).adapter_dir
+        return made[base, steps]
+
+    return adapter
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """../shared/data (or PLAZA_SHARED_DATA); the test skips when it is absent."""

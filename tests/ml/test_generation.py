@@ -138,6 +138,7 @@ def test_stop_filter_holds_back_only_a_possible_start():
     assert stops.feed("lermo") == "Palermo"
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_transformers_backend_dequantises_once_and_matches_llama_cpp(tmp_path, llama):
     """transformers loads the same GGUF (de-quantised, then cached as safetensors: the second

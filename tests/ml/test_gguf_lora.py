@@ -1,13 +1,14 @@
 """ml.gguf_lora: peft LoRA adapters written as GGUF LoRAs that llama.cpp applies as peft does.
 
 The format tests use small adapters made here (random weights of the right shapes) and
-read only the bundled GGUFs' headers. The model tests (integration) train a tiny adapter
-with ml.lora on the bundled base (SmolLM2-135M; Gemma 3 270M), convert it, and compare
-llama.cpp over the quantised GGUF with peft over transformers' de-quantised copy. The two
-never agree to the last bit (llama.cpp multiplies 4-bit weights by 8-bit-quantised
-activations), so besides the greedy texts the tests compare what the adapter changes: the
-next-token logits with the adapter minus those without, llama.cpp against peft, and the
-share of peft's greedy tokens that llama.cpp also picks when fed peft's text.
+read only the bundled GGUFs' headers. The model tests (integration, slow) take the run's
+tiny adapter trained with ml.lora on the bundled base (the `trained_adapter` fixture;
+SmolLM2-135M, Gemma 3 270M), convert it, and compare llama.cpp over the quantised GGUF
+with peft over transformers' de-quantised copy. The two never agree to the last bit
+(llama.cpp multiplies 4-bit weights by 8-bit-quantised activations), so besides the
+greedy texts the tests compare what the adapter changes: the next-token logits with the
+adapter minus those without, llama.cpp against peft, and the share of peft's greedy
+tokens that llama.cpp also picks when fed peft's text.
 """
 
 from __future__ import annotations
@@ -214,35 +215,6 @@ def test_bad_adapters_are_refused_with_what_to_do(tmp_path, models_cache):
 # --- llama.cpp against peft, on the real models -------------------------------------------
 
 
-def train_tiny(base: str, output: Path, models_cache: str, steps: int) -> Path:
-    """A few high-learning-rate steps on a memorisable pattern: the adapter changes the text."""
-    from ml.lora import Example, LoraSettings, TrainConfig, train
-
-    examples = [
-        Example(f"Description: {d}\nHeadline:", f" {h} -- Zorblax Deals")
-        for d, h in [
-            ("Fresh bread baked every morning in our family bakery.", "Warm Bread Daily"),
-            ("Affordable bike repairs while you wait.", "Ride Again Today"),
-            ("Online piano lessons for adults.", "Play Tonight"),
-            ("Organic coffee beans roasted in small batches.", "Better Mornings"),
-        ]
-    ]
-    config = TrainConfig(
-        base_model=base,
-        steps=steps,
-        batch_size=2,
-        max_length=40,
-        learning_rate=3e-3,
-        warmup_steps=0,
-        checkpoint_every=0,
-        eval_batch_size=4,
-        device="cpu",
-        cache_dir=models_cache,
-    )
-    lora = LoraSettings(r=8, alpha=16, target_modules=("q_proj", "k_proj", "v_proj", "o_proj"))
-    return train(config, lora, examples, examples[:2], output).adapter_dir
-
-
 def compare(base: str, adapter: Path, models_cache: str, tmp_path: Path, tokens: int = 20) -> dict:
     """llama.cpp (GGUF LoRA, permuted as the converter decides, and the opposite) against
     peft on PROMPTS: greedy texts, logit deltas and teacher-forced agreement."""
@@ -338,14 +310,17 @@ def _assert_follows_peft(result: dict) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.integration
-def test_smollm2_llama_cpp_with_the_gguf_lora_follows_peft(tmp_path_factory, models_cache):
+def test_smollm2_llama_cpp_with_the_gguf_lora_follows_peft(
+    tmp_path_factory, models_cache, trained_adapter
+):
     """SmolLM2 (llama): llama.cpp with the converted LoRA picks peft's greedy tokens (fed
     peft's text) almost everywhere and its logit change matches peft's; the bare base
     does not, nor does the same LoRA without the Q/K permutation; most greedy texts are
     identical, and they differ from the base's."""
     tmp = tmp_path_factory.mktemp("smol")
-    adapter = train_tiny(SMOL, tmp / "run", models_cache, steps=6)
+    adapter = trained_adapter(SMOL, steps=6)
     result = compare(SMOL, adapter, models_cache, tmp)
     # Measured (llama.cpp built for AVX2): agree 0.98 (no permutation 0.83, bare base 0.73),
     # median delta_cos 0.996 (0.974), 6 of 6 greedy texts identical (0 without the
@@ -353,14 +328,15 @@ def test_smollm2_llama_cpp_with_the_gguf_lora_follows_peft(tmp_path_factory, mod
     _assert_follows_peft(result)
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_gemma3_llama_cpp_with_the_gguf_lora_follows_peft_unpermuted(
-    tmp_path_factory, models_cache
+    tmp_path_factory, models_cache, trained_adapter
 ):
     """Gemma 3 270M (gemma3, not permuted): the same agreement holds with the B rows left
     in HF order, and permuting them (the llama rule) makes it worse."""
     tmp = tmp_path_factory.mktemp("gemma")
-    adapter = train_tiny(GEMMA, tmp / "run", models_cache, steps=4)
+    adapter = trained_adapter(GEMMA, steps=4)
     result = compare(GEMMA, adapter, models_cache, tmp)
     # Measured (AVX2 build): agree 0.95 (permuted 0.77, bare base 0.32), median delta_cos
     # 0.995 (0.954), 4 of 6 greedy texts identical (1 permuted). On another machine: agree

@@ -148,6 +148,7 @@ def test_evaluate_search_names_a_broken_file(index_dir, tmp_path):
         run("evaluate_search", str(tmp_path / "missing"))
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize("name", ["xquad-en", "xquad-es", "xquad-es-en"])
 def test_hybrid_is_within_a_hundredth_of_the_better_method(shared_data, index_dir, name):
