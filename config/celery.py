@@ -26,6 +26,9 @@ def route_to_declared_queue(name, args, kwargs, options, task=None, **_):
     """Send a task to the queue it names where it is defined (`queue_name=` in its
     `@shared_task`), so renaming a task never moves it; None leaves it to the default."""
     task = task or app.tasks.get(name)
+    if task is None:  # sent by name from a process that has not imported its module yet
+        app.loader.import_default_modules()  # the apps' tasks modules (autodiscovery)
+        task = app.tasks.get(name)
     return {"queue": task.queue_name} if getattr(task, "queue_name", None) else None
 
 

@@ -68,3 +68,25 @@ def test_every_beat_entry_names_a_task_and_reconcile_reads_its_setting(settings)
     reconcile = app.conf.beat_schedule["index-reconcile"]
     assert reconcile["schedule"] == float(settings.PLAZA_RECONCILE_INTERVAL_S)
     assert reconcile["options"]["expires"] < reconcile["schedule"]
+
+
+@pytest.mark.integration
+def test_a_task_sent_by_name_before_its_module_is_imported_still_goes_to_its_queue():
+    """A fresh process (the web, beat) that sends a task by its name alone: the router
+    imports the apps' tasks modules first, so the task's own queue is found."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import os, sys, django\n"
+        "os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'\n"
+        "django.setup()\n"
+        "from config.celery import app\n"
+        "assert 'ads.tasks' not in sys.modules\n"
+        "print(app.amqp.router.route({}, 'ads.tasks.draft_job_execute')['queue'].name)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "gpu"
