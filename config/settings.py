@@ -420,9 +420,6 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or _celery_optio
 CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 24 * 3600)
 
 
-CELERY_QUEUES = QUEUES
-
-
 def beat_every(task: str, seconds: float, **options) -> dict:
     """A beat entry: the task every `seconds`, dropped if it waits past the next one."""
     expires = {"expires": seconds * 0.9}
@@ -434,7 +431,7 @@ CELERY_BEAT_SCHEDULE = {
     **{
         f"worker-heartbeat-{queue}": beat_every("ops.tasks.worker_heartbeat", 60, queue=queue)
         | {"args": (queue,)}
-        for queue in CELERY_QUEUES
+        for queue in QUEUES  # config.celery's
     },
     # The database is the source of truth: repair the index both ways.
     "index-reconcile": beat_every("search.tasks.reconcile", PLAZA_RECONCILE_INTERVAL_S),
