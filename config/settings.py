@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -299,9 +300,39 @@ PLAZA_IMPORT_BATCH_SIZE = env_int("PLAZA_IMPORT_BATCH_SIZE", 2_000, minimum=1)
 PLAZA_API_MAX_BATCH = env_int("PLAZA_API_MAX_BATCH", 1_000, minimum=1)
 
 # --- search -----------------------------------------------------------------------------
+# Where the index lives (DESIGN.md, "Search backends"): faiss, files on this host (the
+# embedded default; one index writer); postgres, tables beside the posts (pgvector; any
+# number of web hosts and index workers).
+PLAZA_SEARCH_BACKEND = os.environ.get("PLAZA_SEARCH_BACKEND", "faiss").strip().lower()
+if PLAZA_SEARCH_BACKEND not in {"faiss", "postgres"}:
+    raise ImproperlyConfigured(
+        f"PLAZA_SEARCH_BACKEND={PLAZA_SEARCH_BACKEND!r}: expected faiss or postgres"
+    )
+if (
+    PLAZA_SEARCH_BACKEND == "postgres"
+    and DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql"
+):
+    raise ImproperlyConfigured(
+        "PLAZA_SEARCH_BACKEND=postgres needs DATABASE_URL to name a PostgreSQL database with "
+        "pgvector (bash platform/postgres.sh starts one here)"
+    )
+# postgres: HNSW's graph (m, ef_construction), its search breadth, how many tuples an
+# iterative filtered scan may visit, posts per time partition, and a rebuild's index memory.
+PLAZA_PG_HNSW_M = env_int("PLAZA_PG_HNSW_M", 16, minimum=2)
+PLAZA_PG_HNSW_EF_CONSTRUCTION = env_int("PLAZA_PG_HNSW_EF_CONSTRUCTION", 64, minimum=4)
+PLAZA_PG_EF_SEARCH = env_int("PLAZA_PG_EF_SEARCH", 100, minimum=1)
+PLAZA_PG_MAX_SCAN_TUPLES = env_int("PLAZA_PG_MAX_SCAN_TUPLES", 20_000, minimum=1)
+PLAZA_PG_PARTITION_MONTHS = env_int("PLAZA_PG_PARTITION_MONTHS", 3, minimum=1)
+PLAZA_PG_BUILD_MEMORY = os.environ.get("PLAZA_PG_BUILD_MEMORY", "1GB")
+if not re.fullmatch(r"\d+(kB|MB|GB)", PLAZA_PG_BUILD_MEMORY):
+    raise ImproperlyConfigured(
+        f"PLAZA_PG_BUILD_MEMORY={PLAZA_PG_BUILD_MEMORY!r}: expected a size such as 512MB or 2GB"
+    )
 PLAZA_INDEX_FACTORY = os.environ.get("PLAZA_INDEX_FACTORY", "HNSW32")  # sealed segments
 PLAZA_INDEX_SEAL_SIZE = env_int("PLAZA_INDEX_SEAL_SIZE", 200_000, minimum=1_000)
 PLAZA_INDEX_BATCH = env_int("PLAZA_INDEX_BATCH", 512, minimum=1)  # posts per encode + commit
+# A rebuild is split into chunks of this many posts, each encoded by whichever worker takes it.
+PLAZA_INDEX_BUILD_CHUNK = env_int("PLAZA_INDEX_BUILD_CHUNK", 2_000, minimum=1)
 # Changes queued within this long of each other share one encode and one index commit.
 PLAZA_INDEX_BATCH_WINDOW_MS = env_int("PLAZA_INDEX_BATCH_WINDOW_MS", 1000)
 PLAZA_INDEX_FLUSH_BUDGET_S = env_int("PLAZA_INDEX_FLUSH_BUDGET_S", 60, minimum=1)
@@ -441,4 +472,5 @@ CELERY_BEAT_SCHEDULE = {
     # The ops page's freshness chart: one sample a minute, old ones pruned.
     "ops-freshness-sample": beat_every("ops.tasks.freshness_sample_record", 60),
     "index-compact": beat_every("search.tasks.index_compact", 3600, expires=1800),
+    "index-builds-resume": beat_every("search.tasks.generation_builds_resume", 300),
 }

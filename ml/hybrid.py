@@ -161,33 +161,69 @@ def hybrid_search(
     None; `bm25_fresh`, an ml.bm25.FreshDocs of posts newer than its build) over the same
     filters, each `depth` deep, fused with per-query weights.
 
-    The site's search and `evaluate_search` both rank through here.
+    The LangChain retriever and `evaluate_search`'s faiss run rank through here.
+    """
+    dense = lexical = None
+    lexical_langs: list[str] = []
+    if "dense" in methods and index is not None and len(index):
+        vector = encode([query])  # (1, d)
+        found, ids = index.search(vector, depth, since=since, until=until, allow_ids=allow_ids)
+        keep = ids[0] >= 0
+        dense = (ids[0][keep], found[0][keep])
+    if "bm25" in methods and bm25 is not None and len(bm25):
+        found, ids = bm25.search(
+            query, depth, allow_ids=allow_ids, since=since, until=until, fresh=bm25_fresh
+        )
+        lexical = (ids, found)
+        window = ids[: (config or FusionConfig()).lang_window]
+        lexical_langs = [str(x) for x in bm25.langs[bm25.positions_of(window)]]
+    return hybrid_fuse(
+        query,
+        dense=dense,
+        lexical=lexical,
+        lexical_langs=lexical_langs,
+        encoder_languages=encoder_languages,
+        depth=depth,
+        config=config,
+        detect=detect,
+    )
+
+
+def hybrid_fuse(
+    query: str,
+    *,
+    dense: tuple[np.ndarray, np.ndarray] | None,
+    lexical: tuple[np.ndarray, np.ndarray] | None,
+    lexical_langs: Sequence[str] = (),
+    encoder_languages: Sequence[str] | None,
+    depth: int,
+    config: FusionConfig | None = None,
+    detect: Callable[[str], str | None] | None = None,
+) -> HybridResult:
+    """Fuse a dense and a lexical ranking of `query` ((ids, scores), best first, each asked
+    for `depth`; None when that method did not run) with per-query weights.
+    `lexical_langs` are the languages of the lexical hits, best first.
+
+    Every search backend ranks through here, and so does `evaluate_search`.
     """
     config = config or FusionConfig()
     rankings: dict[str, np.ndarray] = {}
     scores: dict[str, dict[int, float]] = {}
     exhausted = True
-    hit_langs: list[str] = []
-    if "dense" in methods and index is not None and len(index):
-        vector = encode([query])  # (1, d)
-        found, ids = index.search(vector, depth, since=since, until=until, allow_ids=allow_ids)
-        keep = ids[0] >= 0
-        rankings["dense"] = ids[0][keep]
-        scores["dense"] = dict(zip(ids[0][keep].tolist(), found[0][keep].tolist(), strict=True))
-        exhausted &= int(keep.sum()) < depth
-    if "bm25" in methods and bm25 is not None and len(bm25):
-        found, ids = bm25.search(
-            query, depth, allow_ids=allow_ids, since=since, until=until, fresh=bm25_fresh
+    for method, found in (("dense", dense), ("bm25", lexical)):
+        if found is None:
+            continue
+        ids, method_scores = found
+        rankings[method] = ids
+        scores[method] = dict(
+            zip(np.asarray(ids).tolist(), np.asarray(method_scores).tolist(), strict=True)
         )
-        rankings["bm25"] = ids
-        scores["bm25"] = dict(zip(ids.tolist(), found.tolist(), strict=True))
-        hit_langs = [str(x) for x in bm25.langs[bm25.positions_of(ids[: config.lang_window])]]
         exhausted &= len(ids) < depth
     query_lang = detect(query) if detect is not None else None
     weights = method_weights(
         query_lang=query_lang,
         encoder_languages=encoder_languages,
-        bm25_hit_langs=hit_langs,
+        bm25_hit_langs=list(lexical_langs)[: config.lang_window] if lexical is not None else [],
         config=config,
     )
     if len(rankings) == 1:  # one method: its own order, whatever its weight

@@ -169,8 +169,9 @@ def answer_stream(
     found = search_posts(query=parsed, k=sources).hits
     encode, languages = None, None
     if found:
-        reader = indexes.reader_for(indexes.live_generation())
-        encode, languages = reader.encoder.encode, reader.languages
+        model = indexes.live_generation().embed_model
+        encode = indexes.encoder_for(model).encode
+        languages = indexes.encoder_languages(model)
     native = encoder_native(parsed.text, languages)
     hits = [
         h for h in found if relevant(h.found_by, h.method_scores.get("dense", 0.0), native=native)

@@ -36,6 +36,7 @@ _lock = threading.RLock()
 _live: tuple[float, IndexGeneration | None] = (0.0, None)
 _readers: dict[str, GenerationReader] = {}
 _writer: tuple[str, SegmentedIndex] | None = None
+_builders: dict[str, SegmentedIndex] = {}  # generations being filled by a rebuild
 LIVE_CACHE_S = 1.0  # how long a process trusts its idea of the live generation
 # Posts changed this long before a BM25 build began are checked too: a transaction that
 # was open while the build read the table may have committed after it. (One open longer is
@@ -193,6 +194,24 @@ def writer_for(generation: IndexGeneration) -> SegmentedIndex:
         return index
 
 
+def builder_for(generation: IndexGeneration) -> SegmentedIndex:
+    """This process's writable handle on a generation being built (the rebuild's writer)."""
+    with _lock:
+        index = _builders.get(generation.name)
+        if index is None:
+            folder = generation_folder(generation.name) / "vectors"
+            index = SegmentedIndex.open(folder, generation.dim, config=index_config())
+            _builders[generation.name] = index
+        return index
+
+
+def builder_close(generation: IndexGeneration) -> None:
+    with _lock:
+        index = _builders.pop(generation.name, None)
+    if index is not None:
+        index.close()
+
+
 def holds_writer(name: str) -> bool:
     """Whether this process has the generation's vectors open for writing."""
     return _writer is not None and _writer[0] == name
@@ -212,6 +231,9 @@ def close_all() -> None:
         for reader in _readers.values():
             reader.index.close()
         _readers.clear()
+        for index in _builders.values():
+            index.close()
+        _builders.clear()
     forget_live()
 
 

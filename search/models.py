@@ -50,6 +50,9 @@ class IndexGeneration(models.Model):
     posts_total = models.PositiveIntegerField(default=0)
     posts_done = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # A rebuild's chunks (IndexBuildChunk), counted as workers finish them.
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
     # Live sync: the last batch written.
     last_flush_at = models.DateTimeField(null=True, blank=True)
     last_flush_posts = models.PositiveIntegerField(default=0)
@@ -74,6 +77,29 @@ class IndexGeneration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.state})"
+
+
+class IndexBuildChunk(models.Model):
+    """One slice of a rebuild: the visible posts with ids in [first_id, last_id], encoded
+    and written by whichever index or gpu worker takes it. Done once: a chunk redone (its
+    worker was killed) writes the same rows again and counts once."""
+
+    generation = models.ForeignKey(IndexGeneration, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    posts = models.PositiveIntegerField(default=0, help_text="Written, once done.")
+    attempts = models.PositiveIntegerField(default=0)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["generation", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "number"], name="one_chunk_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.generation_id} #{self.number} [{self.first_id}, {self.last_id}]"
 
 
 class Answer(Job):

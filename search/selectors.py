@@ -4,9 +4,9 @@ figures.
     results = search_posts(query='vacunas "tercera dosis" lang:es', k=10, offset=0)
     results.hits[0].post, .score, .found_by, .matched_terms
 
-Filters are exact. Author and language come from the database as an id set; time from
-the index's own timestamps; phrases and excluded words from BM25's term lists, verified
-word by word on the posts' texts. Both methods search inside that set, so a filtered
+Filters are exact, on either search backend (search.backends): author, language and time
+are the backend's own columns; phrases and excluded words come from its word index,
+verified word by word on the posts' texts. Both methods search inside them, so a filtered
 query returns the best matches among the matching posts, never a short page while more
 exist. Every hit is loaded from the database and checked once more (visible, filters),
 so a post hidden a moment ago, before the index caught up, never shows.
@@ -26,12 +26,13 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from ml.bm25 import FreshDocs, contains_phrase, tokenize, words
-from ml.hybrid import FusionConfig, HybridResult, hybrid_search, recency_boost
+from ml.bm25 import contains_phrase, tokenize, words
+from ml.hybrid import FusionConfig, HybridResult, hybrid_fuse, recency_boost
 from ml.language import detect_language
 from ops.registry import IndexFigures, JobRow, JobsReport
 from posts.models import Author, Post
 from search import indexes
+from search.backends import Filters, SearchBackend, search_backend
 from search.models import Answer, IndexGeneration, IndexQueueEntry
 from search.query import ParsedQuery, parse_query
 
@@ -69,22 +70,17 @@ class SearchResults:
         return self.offset + len(self.hits) if self.has_more else None
 
 
-def _ts(moment: datetime | None) -> int | None:
-    return int(moment.timestamp()) if moment is not None else None
-
-
-def _texts_of(ids: np.ndarray) -> dict[int, str]:
-    return dict(Post.objects.filter(pk__in=ids.tolist()).values_list("id", "text"))
+def _author_ids(handles: list[str]) -> list[int]:
+    match = Q()
+    for handle in handles:
+        match |= Q(handle__iexact=handle)
+    return list(Author.objects.filter(match).values_list("id", flat=True))
 
 
 def _filtered_posts(query: ParsedQuery) -> QuerySet[Post]:
     posts = Post.objects.visible()
     if query.authors:
-        handles = Q()
-        for handle in query.authors:
-            handles |= Q(handle__iexact=handle)
-        author_ids = list(Author.objects.filter(handles).values_list("id", flat=True))
-        posts = posts.filter(author_id__in=author_ids)  # the (author, created_at) index
+        posts = posts.filter(author_id__in=_author_ids(query.authors))  # (author, created_at)
     if query.lang:
         posts = posts.filter(lang=query.lang)
     if query.since:
@@ -94,30 +90,27 @@ def _filtered_posts(query: ParsedQuery) -> QuerySet[Post]:
     return posts
 
 
-def _allowed_ids(
-    query: ParsedQuery, reader: indexes.GenerationReader, fresh: FreshDocs | None
-) -> np.ndarray | None:
-    """The ids a filtered query may return (None when only time, or nothing, filters)."""
-    allow: np.ndarray | None = None
-    if query.authors or query.lang:
-        allow = np.fromiter(
-            _filtered_posts(query).values_list("id", flat=True).iterator(), np.int64
-        )
-    bm25 = reader.bm25
+def _filters(query: ParsedQuery, backend: SearchBackend, generation: IndexGeneration) -> Filters:
+    """The query's operators as the backend's filters (phrases and excluded words are
+    looked up, and verified, once)."""
+    filters = Filters(
+        author_ids=_author_ids(query.authors) if query.authors else None,
+        lang=query.lang or None,
+        since=query.since,
+        until=query.until,
+    )
     for phrase in query.phrases:
-        with_phrase = (
-            bm25.ids_with_phrase(phrase, _texts_of, fresh)
-            if bm25 is not None
-            else np.empty(0, np.int64)
+        with_phrase = backend.phrase_ids(generation, phrase)
+        filters.allow_ids = (
+            with_phrase
+            if filters.allow_ids is None
+            else np.intersect1d(filters.allow_ids, with_phrase)
         )
-        allow = with_phrase if allow is None else np.intersect1d(allow, with_phrase)
     if query.excluded:
-        if allow is None:
-            allow, _ = reader.index.entries()
-        for excluded in query.excluded:
-            if bm25 is not None:
-                allow = np.setdiff1d(allow, bm25.ids_with_phrase(excluded, _texts_of, fresh))
-    return allow
+        filters.deny_ids = np.unique(
+            np.concatenate([backend.phrase_ids(generation, x) for x in query.excluded])
+        )
+    return filters
 
 
 def _passes(post: Post, query: ParsedQuery) -> bool:
@@ -163,29 +156,31 @@ def search_posts(
         return _filters_only(parsed, results, started)
     if generation is None:
         return results
-    reader = indexes.reader_for(generation)
+    backend = search_backend()
     results.generation = generation.name
-    fresh = reader.bm25_fresh()  # posts changed since the BM25 build: searched beside it
-    allow = _allowed_ids(parsed, reader, fresh)
+    filters = _filters(parsed, backend, generation)
     results.timings_ms["filters"] = (time.perf_counter() - started) * 1000
     fusion = fusion or FusionConfig()
     depth = max(MIN_DEPTH, 2 * (offset + k))
+    vector = None
+    if "dense" in methods:
+        vector = indexes.encoder_for(generation.embed_model).encode_queries([parsed.text])[0]
     while True:
         t0 = time.perf_counter()
-        ranked = hybrid_search(
+        dense = lexical = None
+        if vector is not None:
+            dense = backend.dense(generation, vector, depth=depth, filters=filters)
+        if "bm25" in methods:
+            lexical = backend.lexical(generation, parsed.text, depth=depth, filters=filters)
+        ranked = hybrid_fuse(
             parsed.text,
-            index=reader.index,
-            bm25=reader.bm25,
-            encode=reader.encoder.encode_queries,
-            encoder_languages=reader.languages,
+            dense=(dense.ids, dense.scores) if dense is not None and len(dense) else None,
+            lexical=(lexical.ids, lexical.scores) if lexical is not None and len(lexical) else None,
+            lexical_langs=lexical.langs if lexical is not None else (),
+            encoder_languages=indexes.encoder_languages(generation.embed_model),
             depth=depth,
-            allow_ids=allow,
-            since=_ts(parsed.since),
-            until=_ts(parsed.until),
-            methods=methods,
             config=fusion,
             detect=detect_language,
-            bm25_fresh=fresh,
         )
         results.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
@@ -269,15 +264,12 @@ def similar_posts(*, post: Post, k: int = 5) -> list[Post]:
     generation = indexes.live_generation()
     if generation is None:
         return []
-    reader = indexes.reader_for(generation)
-    if not len(reader.index):
-        return []
-    vector = reader.encoder.encode([post.text])  # (1, d)
-    scores, ids = reader.index.search(vector, k + 10)
+    vector = indexes.encoder_for(generation.embed_model).encode([post.text])[0]  # (d,)
+    nearest = search_backend().dense(generation, vector, depth=k + 10, filters=Filters())
     candidates = [
         int(i)
-        for i, score in zip(ids[0], scores[0], strict=True)
-        if i >= 0 and i != post.pk and score >= SIMILAR_MIN_COSINE
+        for i, score in zip(nearest.ids, nearest.scores, strict=True)
+        if i != post.pk and score >= SIMILAR_MIN_COSINE
     ]
     found = Post.objects.visible().select_related("author").in_bulk(candidates)
     similar = [found[i] for i in candidates if i in found and found[i].text != post.text]
@@ -331,10 +323,9 @@ def index_figures() -> dict:
     generation = indexes.live_generation(fresh=True)
     if generation is None:
         return figures
-    reader = indexes.reader_for(generation)
-    stats = reader.index.stats()
-    bm25 = reader.bm25
+    stats = search_backend().stats(generation)
     figures["generation"] = {
+        "backend": search_backend().name,
         "name": generation.name,
         "embed_model": generation.embed_model,
         "configured_model": indexes.configured_model(),
@@ -344,16 +335,12 @@ def index_figures() -> dict:
         "last_flush_posts": generation.last_flush_posts,
         "last_flush_ms": round(generation.last_flush_ms, 1),
         "last_flush_lag_s": round(generation.last_flush_lag_s, 3),
-        "bm25_docs": len(bm25) if bm25 is not None else 0,
+        "bm25_docs": stats["lexical_docs"],
         "bm25_built_at": generation.bm25_built_at,
         "bm25_build_ms": round(generation.bm25_build_ms, 1),
         "reconciled_at": generation.reconciled_at,
         "reconcile_report": generation.reconcile_report,
-        **{
-            key: stats[key]
-            for key in ("vectors", "sealed_segments", "active_vectors", "tombstones")
-        },
-        "segments": stats["segments"],
+        **{key: value for key, value in stats.items() if key != "lexical_docs"},
     }
     return figures
 

@@ -30,10 +30,20 @@ MODEL_LIBRARIES = frozenset({"torch", "transformers", "sentence_transformers", "
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Every test in no costly tier is a unit test (before `-m` selects by marker)."""
+    """Every test in no costly tier is a unit test (before `-m` selects by marker); a test
+    marked `backend(...)` runs only under the search backends it names."""
+    backend = os.environ.get("PLAZA_SEARCH_BACKEND", "faiss").strip().lower() or "faiss"
     for item in items:
         if not any(item.get_closest_marker(tier) for tier in COSTLY_TIERS):
             item.add_marker(pytest.mark.unit)
+        marker = item.get_closest_marker("backend")
+        if marker is not None and backend not in marker.args:
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"needs PLAZA_SEARCH_BACKEND={' or '.join(marker.args)} "
+                    f"(this run: {backend}; see README, Tests)"
+                )
+            )
 
 
 class ModelImportBlocker(importlib.abc.MetaPathFinder):

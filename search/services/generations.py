@@ -1,35 +1,47 @@
 """Generations: complete indexes of the posts, one per embedding model and rebuild.
 
-Exactly one generation is live. A rebuild (`generation_build`) fills a new one beside it
-with the configured embedding model, then swaps it in and re-queues whatever changed
-during the build; search keeps reading the old one until the swap. Retired generations
-stay on disk for RETIRED_KEEP (readers may still have them open), then are pruned.
+Exactly one generation is live. A rebuild fills a new one beside it with the configured
+embedding model, then swaps it in and re-queues whatever changed during the build;
+search keeps reading the old one until the swap. Retired generations stay for
+RETIRED_KEEP (readers may still have them open), then are pruned.
+
+A rebuild is split into chunks of PLAZA_INDEX_BUILD_CHUNK posts (by id):
+
+    generation = generation_build_start(model=...)   # the empty generation and its chunks
+    generation_build_chunk(chunk_id=...)              # any worker, any order, again if killed
+    generation_build_finish(generation_id=...)        # indexes, then the swap
+
+`generation_build_fan_out` sends one task per chunk (a Celery group) to the `index`
+queue, so every index worker that is up takes chunks; the chunk that completes the set
+sends the finish (the group's join is counted in the database, so it survives any
+worker's death and needs no result backend). A chunk's worker writes directly with
+`postgres`; with `faiss` it leaves its vectors beside the generation for the one writer,
+which adds them at the finish. Progress is on the generation row. `generation_build`
+runs the same steps in this process.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
-import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
 from ml.embeddings import Encoder
-from ml.index import SegmentedIndex
 from posts.models import Post
 from search import indexes
-from search.models import IndexGeneration, IndexQueueEntry
-from search.services.bm25 import bm25_build
+from search.backends import POST_ROW_FIELDS, SearchBackend, search_backend
+from search.models import IndexBuildChunk, IndexGeneration, IndexQueueEntry
 
 logger = logging.getLogger(__name__)
 
-# Retired generations stay on disk this long (readers may still have them open).
+# Retired generations stay this long (readers may still have them open).
 RETIRED_KEEP = timedelta(hours=1)
 BUILD_QUEUE_MARGIN = timedelta(minutes=5)
 
@@ -46,87 +58,114 @@ def generation_live_ensure() -> IndexGeneration:
     if generation is not None:
         return generation
     model = settings.PLAZA_EMBED_MODEL
-    dim = indexes.encoder_for(model).dim
-    name = _generation_name(model)
-    folder = indexes.generation_folder(name)
-    # The empty index is on disk before the row says live, so a reader that sees the row
-    # always finds an index to open (it used to find a bare folder until the first flush).
-    SegmentedIndex.open(folder / "vectors", dim, config=indexes.index_config()).close()
+    backend = search_backend()
+    generation = IndexGeneration(
+        name=_generation_name(model),
+        embed_model=model,
+        dim=indexes.encoder_for(model).dim,
+        state=IndexGeneration.State.LIVE,
+        activated_at=timezone.now(),
+    )
     try:
+        # The empty index exists before the row says live (both commit together), so a
+        # reader that sees the row always finds an index to open.
         with transaction.atomic():
-            IndexGeneration.objects.create(
-                name=name,
-                embed_model=model,
-                dim=dim,
-                state=IndexGeneration.State.LIVE,
-                activated_at=timezone.now(),
-            )
+            generation.save()
+            backend.generation_create(generation)
     except IntegrityError:  # another process made one first
-        shutil.rmtree(folder, ignore_errors=True)
+        backend.generation_drop(generation)
     return indexes.live_generation(fresh=True)
 
 
-def posts_embed(*, index: SegmentedIndex, encoder: Encoder, rows: list[dict]) -> None:
-    """Embed post rows (id, text, created_at, content_hash) into a generation's index."""
-    ids = np.fromiter((r["id"] for r in rows), np.int64, len(rows))
-    ts = np.fromiter((int(r["created_at"].timestamp()) for r in rows), np.int64, len(rows))
-    tags = np.fromiter(
-        (indexes.tag_of(r["content_hash"], int(r["created_at"].timestamp())) for r in rows),
-        np.int64,
-        len(rows),
+def posts_embed(
+    *, backend: SearchBackend, generation: IndexGeneration, encoder: Encoder, rows: list[dict]
+) -> None:
+    """Embed post rows (POST_ROW_FIELDS) into a generation."""
+    backend.upsert(generation, rows, encoder.encode([r["text"] for r in rows]))
+
+
+# --- rebuilds --------------------------------------------------------------------------------
+
+
+def generation_build_start(*, model: str | None = None) -> IndexGeneration:
+    """A new generation (building) with its empty index and its chunks."""
+    model = model or settings.PLAZA_EMBED_MODEL
+    encoder = indexes.encoder_for(model)
+    backend = search_backend()
+    size = settings.PLAZA_INDEX_BUILD_CHUNK
+    ids = list(Post.objects.visible().order_by("id").values_list("id", flat=True))
+    slices = [ids[i : i + size] for i in range(0, len(ids), size)]
+    with transaction.atomic():
+        generation = IndexGeneration.objects.create(
+            name=_generation_name(model),
+            embed_model=model,
+            dim=encoder.dim,
+            posts_total=len(ids),
+            chunks_total=len(slices),
+        )
+        IndexBuildChunk.objects.bulk_create(
+            IndexBuildChunk(generation=generation, number=n, first_id=s[0], last_id=s[-1])
+            for n, s in enumerate(slices)
+        )
+    try:
+        backend.generation_create(generation, bulk=True)
+    except BaseException as exc:
+        generation_build_fail(generation=generation, error=exc)
+        raise
+    return generation
+
+
+def generation_build_chunk(*, chunk_id: int) -> bool:
+    """Encode and write one chunk; returns whether it completed the set (and sent, or
+    with `inline`, left to the caller, the finish). A chunk done already is skipped."""
+    chunk = IndexBuildChunk.objects.select_related("generation").filter(pk=chunk_id).first()
+    if chunk is None or chunk.done_at is not None:
+        return False
+    generation = chunk.generation
+    if generation.state != IndexGeneration.State.BUILDING:
+        return False
+    IndexBuildChunk.objects.filter(pk=chunk.pk).update(attempts=F("attempts") + 1)
+    rows = list(
+        Post.objects.visible()
+        .filter(id__gte=chunk.first_id, id__lte=chunk.last_id)
+        .order_by("id")
+        .values(*POST_ROW_FIELDS)
     )
-    vectors = encoder.encode([r["text"] for r in rows])  # (n, d)
-    index.upsert(ids, vectors, ts, tags)
+    backend = search_backend()
+    if rows:
+        vectors = indexes.encoder_for(generation.embed_model).encode([r["text"] for r in rows])
+        backend.build_write(generation, chunk.number, rows, vectors)
+    with transaction.atomic():
+        locked = IndexGeneration.objects.select_for_update().get(pk=generation.pk)
+        marked = IndexBuildChunk.objects.filter(pk=chunk.pk, done_at__isnull=True).update(
+            done_at=timezone.now(), posts=len(rows)
+        )
+        if not marked:  # a redelivered copy finished first
+            return False
+        IndexGeneration.objects.filter(pk=generation.pk).update(
+            chunks_done=F("chunks_done") + 1, posts_done=F("posts_done") + len(rows)
+        )
+        return locked.chunks_done + 1 == locked.chunks_total
 
 
-def generation_build(
-    *,
-    model: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> IndexGeneration:
-    """Build a complete new generation from the visible posts and swap it in.
-
-    Search keeps reading the live generation until the swap; changes made during the
-    build are re-queued afterwards, so the new generation misses nothing.
-    `progress(done, total)` is called as batches finish.
-    """
+def generation_build_finish(*, generation_id: int) -> IndexGeneration | None:
+    """Build the generation's indexes, swap it in, re-queue what changed meanwhile."""
     # Imported here: reconcile asks this module for the live generation.
     from search.services.reconcile import index_reconcile
 
-    model = model or settings.PLAZA_EMBED_MODEL
-    encoder = indexes.encoder_for(model)
-    posts = Post.objects.visible().order_by("id")
-    total = posts.count()
-    generation = IndexGeneration.objects.create(
-        name=_generation_name(model), embed_model=model, dim=encoder.dim, posts_total=total
+    generation = IndexGeneration.objects.filter(pk=generation_id).first()
+    if generation is None or generation.state != IndexGeneration.State.BUILDING:
+        return None
+    if generation.chunks_done < generation.chunks_total:
+        return None
+    started_at = min(
+        [generation.created_at]
+        + [c.done_at for c in generation.chunks.all() if c.done_at is not None]
     )
-    folder = indexes.generation_folder(generation.name)
-    started_at = timezone.now()
     try:
-        index = indexes.SegmentedIndex.open(
-            folder / "vectors", encoder.dim, config=indexes.index_config()
-        )
-        done = 0
-        batch = settings.PLAZA_INDEX_BATCH
-        rows = posts.values("id", "text", "created_at", "content_hash")
-        chunk: list[dict] = []
-        for row in rows.iterator(chunk_size=batch):
-            chunk.append(row)
-            if len(chunk) == batch:
-                done = _build_chunk(index, encoder, chunk, generation, done, total, progress)
-                chunk = []
-        if chunk:
-            done = _build_chunk(index, encoder, chunk, generation, done, total, progress)
-        index.commit()
-        index.close()
-        bm25_started_at = timezone.now()
-        bm25 = bm25_build()
-        indexes.bm25_publish(folder, bm25, built_from=bm25_started_at)
+        search_backend().generation_finish(generation)
     except BaseException as exc:
-        IndexGeneration.objects.filter(pk=generation.pk).update(
-            state=IndexGeneration.State.FAILED, error=f"{type(exc).__name__}: {exc}"
-        )
-        shutil.rmtree(folder, ignore_errors=True)
+        generation_build_fail(generation=generation, error=exc)
         raise
     with transaction.atomic():
         IndexGeneration.objects.filter(state=IndexGeneration.State.LIVE).update(
@@ -135,55 +174,119 @@ def generation_build(
         IndexGeneration.objects.filter(pk=generation.pk).update(
             state=IndexGeneration.State.LIVE,
             activated_at=timezone.now(),
-            bm25_built_at=started_at,
-            posts_done=done,
+            bm25_built_at=timezone.now(),
         )
         # Changes queued before the build began are in it already (with a margin for a
         # transaction that was open while the build read the table).
-        IndexQueueEntry.objects.filter(enqueued_at__lt=started_at - BUILD_QUEUE_MARGIN).delete()
+        IndexQueueEntry.objects.filter(
+            enqueued_at__lt=generation.created_at - BUILD_QUEUE_MARGIN
+        ).delete()
     indexes.forget_live()
     # Whatever changed while the build ran (and slipped past the queue) is queued now.
     index_reconcile()
     generations_prune()
     generation.refresh_from_db()
-    logger.info("generation %s is live: %d posts, model %s", generation.name, done, model)
+    logger.info(
+        "generation %s is live: %d posts, model %s (chunks from %s)",
+        generation.name,
+        generation.posts_done,
+        generation.embed_model,
+        started_at,
+    )
     return generation
 
 
-def _build_chunk(index, encoder, chunk, generation, done, total, progress) -> int:
-    posts_embed(index=index, encoder=encoder, rows=chunk)
-    index.commit()
-    done += len(chunk)
-    IndexGeneration.objects.filter(pk=generation.pk).update(posts_done=done)
-    if progress is not None:
-        progress(done, total)
-    return done
+def generation_build_fail(*, generation: IndexGeneration, error: BaseException) -> None:
+    IndexGeneration.objects.filter(pk=generation.pk).update(
+        state=IndexGeneration.State.FAILED, error=f"{type(error).__name__}: {error}"
+    )
+    search_backend().generation_drop(generation)
+
+
+def generation_build(
+    *,
+    model: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> IndexGeneration:
+    """Build a complete new generation in this process, chunk by chunk, and swap it in.
+
+    `progress(done, total)` is called as chunks finish.
+    """
+    generation = generation_build_start(model=model)
+    try:
+        for chunk_id in generation.chunks.order_by("number").values_list("id", flat=True):
+            generation_build_chunk(chunk_id=chunk_id)
+            if progress is not None:
+                generation.refresh_from_db(fields=["posts_done"])
+                progress(generation.posts_done, generation.posts_total)
+    except BaseException as exc:
+        generation_build_fail(generation=generation, error=exc)
+        raise
+    finished = generation_build_finish(generation_id=generation.pk)
+    assert finished is not None  # every chunk is done
+    return finished
+
+
+def generation_build_fan_out(*, model: str | None = None) -> IndexGeneration:
+    """Start a rebuild and send its chunks to the index workers (see the module doc)."""
+    from celery import group
+
+    from search.tasks.index import generation_build_chunk as chunk_task
+    from search.tasks.index import generation_build_finish as finish_task
+
+    generation = generation_build_start(model=model)
+    chunk_ids = list(generation.chunks.order_by("number").values_list("id", flat=True))
+    if not chunk_ids:  # nothing to encode: finish now
+        finish_task.apply_async((generation.pk,))
+        return generation
+    group(chunk_task.s(chunk_id) for chunk_id in chunk_ids).apply_async()
+    return generation
+
+
+def generation_builds_resume(*, silent_for: timedelta = timedelta(minutes=15)) -> int:
+    """Re-send the chunks of a rebuild that has made no progress for `silent_for` (their
+    messages were lost with a broker or a worker); returns how many were sent."""
+    from search.tasks.index import generation_build_chunk as chunk_task
+
+    cutoff = timezone.now() - silent_for
+    sent = 0
+    for generation in IndexGeneration.objects.filter(state=IndexGeneration.State.BUILDING):
+        last = max(
+            [generation.created_at]
+            + [c.done_at for c in generation.chunks.all() if c.done_at is not None]
+        )
+        if last > cutoff:
+            continue
+        for chunk_id in generation.chunks.filter(done_at__isnull=True).values_list("id", flat=True):
+            chunk_task.apply_async((chunk_id,))
+            sent += 1
+    return sent
 
 
 def generations_prune() -> list[str]:
-    """Remove the folders of generations retired over RETIRED_KEEP ago and of failed ones."""
+    """Drop the indexes of generations retired over RETIRED_KEEP ago and of failed ones."""
     removed = []
     cutoff = timezone.now() - RETIRED_KEEP
+    backend = search_backend()
     for generation in IndexGeneration.objects.filter(
         state__in=[IndexGeneration.State.RETIRED, IndexGeneration.State.FAILED]
     ):
-        folder = indexes.generation_folder(generation.name)
-        if folder.exists() and (
+        if backend.generation_exists(generation) and (
             generation.state == IndexGeneration.State.FAILED or generation.created_at < cutoff
         ):
-            shutil.rmtree(folder, ignore_errors=True)
+            backend.generation_drop(generation)
             removed.append(generation.name)
     return removed
 
 
 @transaction.atomic
 def generation_delete(*, generations: Iterable[IndexGeneration]) -> int:
-    """Delete retired or failed generations: their rows and their folders. The live one and
+    """Delete retired or failed generations: their rows and their indexes. The live one and
     one being built are never deleted; returns how many were."""
     doomed = [g for g in generations if g.state not in {"live", "building"}]
+    backend = search_backend()
     for generation in doomed:
-        folder = indexes.generation_folder(generation.name)
-        transaction.on_commit(lambda folder=folder: shutil.rmtree(folder, ignore_errors=True))
+        transaction.on_commit(lambda generation=generation: backend.generation_drop(generation))
     IndexGeneration.objects.filter(pk__in=[g.pk for g in doomed]).delete()
     return len(doomed)
 
@@ -212,4 +315,4 @@ def index_compact() -> int:
     generation = indexes.live_generation(fresh=True)
     if generation is None:
         return 0
-    return indexes.writer_for(generation).compact()
+    return search_backend().compact(generation)

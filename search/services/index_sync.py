@@ -9,6 +9,12 @@ share the next encode and commit), embeds the visible posts, removes the hidden,
 and vanished ones, commits the index, and only then deletes the entries it handled. A
 worker killed mid-batch leaves the entries in place for the next flush.
 
+With the `postgres` backend any number of index workers flush at once: each claims its
+batch of entries (`FOR UPDATE SKIP LOCKED`), embeds the posts, and writes them in the
+same transaction that deletes the entries. Before writing it re-reads the posts under a
+share lock: a post changed since it was read is left to its own, newer entry, so a slow
+worker never writes an old text over a new one, and a change waits only for the write.
+
 Reconcile (search.services.reconcile) repairs what slipped past the queue; a rebuild
 (search.services.generations) fills a new generation beside the live one.
 """
@@ -18,18 +24,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
 from posts.models import Post
 from search import indexes
+from search.backends import POST_ROW_FIELDS, SearchBackend, search_backend
 from search.models import IndexGeneration, IndexQueueEntry
-from search.services.bm25 import bm25_refresh_request
-from search.services.generations import generation_live_ensure, posts_embed
+from search.services.generations import generation_live_ensure
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +80,33 @@ class FlushReport:
 
 
 def _visible_rows(post_ids: list[int]) -> list[dict]:
-    return list(
-        Post.objects.visible()
-        .filter(pk__in=post_ids)
-        .values("id", "text", "created_at", "content_hash")
-    )
+    return list(Post.objects.visible().filter(pk__in=post_ids).values(*POST_ROW_FIELDS))
+
+
+def _claim(backend: SearchBackend) -> list[tuple[int, int, object]]:
+    """The next batch of entries: (id, post_id, enqueued_at). With several writers, each
+    takes entries no other holds (the caller's transaction keeps them until it ends)."""
+    entries = IndexQueueEntry.objects.order_by("id")
+    if backend.concurrent_writers:
+        entries = entries.select_for_update(skip_locked=True)
+    return list(entries.values_list("id", "post_id", "enqueued_at")[: settings.PLAZA_INDEX_BATCH])
+
+
+def _unchanged(rows: list[dict], gone: list[int]) -> tuple[list[dict], list[int]]:
+    """The rows and removals still true now, with the posts share-locked until the caller
+    commits (a post changed since it was read has a newer entry of its own)."""
+    ids = sorted({r["id"] for r in rows} | set(gone))
+    table = Post._meta.db_table  # a model's table: no user input in this SQL
+    sql = f"SELECT id, content_hash, created_at, NOT is_hidden AND deleted_at IS NULL FROM {table} WHERE id = ANY(%s) ORDER BY id FOR SHARE"  # noqa: S608, E501
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids])
+        now = {
+            pk: (content_hash, created_at, visible)
+            for pk, content_hash, created_at, visible in cursor.fetchall()
+        }
+    kept = [r for r in rows if now.get(r["id"]) == (r["content_hash"], r["created_at"], True)]
+    still_gone = [pk for pk in gone if pk not in now or not now[pk][2]]
+    return kept, still_gone
 
 
 def index_flush(*, time_budget_s: float | None = None) -> FlushReport:
@@ -89,26 +118,30 @@ def index_flush(*, time_budget_s: float | None = None) -> FlushReport:
         return report
     generation = generation_live_ensure()
     report.generation = generation.name
-    index = indexes.writer_for(generation)
+    backend = search_backend()
     encoder = indexes.encoder_for(generation.embed_model)
     _wait_for_batch_window()
     while True:
-        entries = list(
-            IndexQueueEntry.objects.order_by("id").values_list("id", "post_id", "enqueued_at")[
-                : settings.PLAZA_INDEX_BATCH
-            ]
-        )
-        if not entries:
-            break
         t0 = time.monotonic()
-        post_ids = sorted({post_id for _, post_id, _ in entries})
-        rows = _visible_rows(post_ids)
-        if rows:
-            posts_embed(index=index, encoder=encoder, rows=rows)
-        gone = sorted(set(post_ids) - {r["id"] for r in rows})
-        index.delete(gone)
-        index.commit()
-        IndexQueueEntry.objects.filter(id__in=[entry_id for entry_id, _, _ in entries]).delete()
+        with transaction.atomic() if backend.concurrent_writers else nullcontext():
+            entries = _claim(backend)
+            if not entries:
+                break
+            post_ids = sorted({post_id for _, post_id, _ in entries})
+            rows = _visible_rows(post_ids)
+            vectors = encoder.encode([r["text"] for r in rows]) if rows else None
+            gone = sorted(set(post_ids) - {r["id"] for r in rows})
+            if backend.concurrent_writers:
+                kept, gone = _unchanged(rows, gone)
+                keep = {r["id"] for r in kept}
+                if vectors is not None:
+                    vectors = vectors[[i for i, r in enumerate(rows) if r["id"] in keep]]
+                rows = kept
+            if rows:
+                backend.upsert(generation, rows, vectors)
+            backend.delete(generation, gone)
+            backend.commit(generation)
+            IndexQueueEntry.objects.filter(id__in=[entry_id for entry_id, _, _ in entries]).delete()
         now = timezone.now()
         report.lag_s = (now - min(at for _, _, at in entries)).total_seconds()
         report.upserted += len(rows)
@@ -124,10 +157,10 @@ def index_flush(*, time_budget_s: float | None = None) -> FlushReport:
         if time.monotonic() - started > budget:
             report.more = IndexQueueEntry.objects.exists()
             break
-        bm25_refresh_request(generation=generation, schedule=False)  # a long flush stays fresh
+        backend.after_writes(generation, last=False)
     if report.batches:
         logger.info("index flush: %s", asdict(report))
-        bm25_refresh_request(generation=generation)
+        backend.after_writes(generation, last=True)
     if report.more:  # yield the worker to other tasks, then carry on
         transaction.on_commit(index_flush_enqueue)
     return report

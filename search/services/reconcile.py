@@ -1,8 +1,9 @@
 """Reconcile: the database is the source of truth, and the index is repaired both ways.
 
-`index_reconcile` diffs the database's visible posts (id and tag, a hash of what was
-embedded) against the live index's entries and queues every difference for the next
-flush: missing, stale, removed.
+`index_reconcile` diffs the database's visible posts against the live index (the search
+backend's `diff`: the index's entries against the posts with `faiss`, SQL anti-joins both
+ways with `postgres`) and queues every difference for the next flush: missing, stale,
+removed.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
 from posts.models import Post
-from search import indexes
+from search.backends import search_backend
 from search.models import IndexGeneration
 from search.services.generations import generation_live_ensure
 from search.services.index_sync import index_request
@@ -48,25 +48,13 @@ class ReconcileReport:
 def index_reconcile() -> ReconcileReport:
     """Diff the visible posts against the live index; queue every difference for repair."""
     generation = generation_live_ensure()
-    index = (
-        indexes.writer_for(generation)
-        if indexes.holds_writer(generation.name)
-        else indexes.reader_for(generation).index
-    )
-    indexed_ids, indexed_tags = index.entries()
-    rows = Post.objects.visible().order_by("id").values_list("id", "content_hash", "created_at")
-    db_ids, db_tags = [], []
-    for pk, content_hash, created_at in rows.iterator(chunk_size=10000):
-        db_ids.append(pk)
-        db_tags.append(indexes.tag_of(content_hash, int(created_at.timestamp())))
-    db_ids_arr, db_tags_arr = np.asarray(db_ids, np.int64), np.asarray(db_tags, np.int64)
+    backend = search_backend()
     report = ReconcileReport(
-        generation=generation.name, posts=len(db_ids), vectors=len(indexed_ids)
+        generation=generation.name,
+        posts=Post.objects.visible().count(),
+        vectors=backend.size(generation),
     )
-    report.missing = np.setdiff1d(db_ids_arr, indexed_ids).tolist()
-    report.removed = np.setdiff1d(indexed_ids, db_ids_arr).tolist()
-    both, in_db, in_index = np.intersect1d(db_ids_arr, indexed_ids, return_indices=True)
-    report.stale = both[db_tags_arr[in_db] != indexed_tags[in_index]].tolist()
+    report.missing, report.stale, report.removed = backend.diff(generation)
     with transaction.atomic():
         report.queued = index_request(post_ids=[*report.missing, *report.stale, *report.removed])
     IndexGeneration.objects.filter(pk=generation.pk).update(

@@ -1,5 +1,7 @@
-"""Index tasks. The `index` queue has one writer: flushes, BM25 refreshes, reconcile and
-compaction run there one at a time; a generation build runs on `default`, beside it."""
+"""Index tasks, on the `index` queue: flushes, BM25 refreshes (faiss), reconcile,
+compaction, and a rebuild's chunks and finish. With `faiss` one worker takes that queue
+(the index's one writer); with `postgres`, any number. A rebuild is started on `default`
+and fans its chunks out over every index worker (search.services.generations)."""
 
 from celery import shared_task
 
@@ -36,5 +38,30 @@ def index_compact() -> int:
 
 @shared_task(name="search.tasks.generation_build", queue_name="default", ignore_result=True)
 def generation_build(model: str | None = None) -> str:
-    """Build a new generation (e.g. after the embedding model setting changed)."""
-    return generations.generation_build(model=model).name
+    """Start a new generation (e.g. after the embedding model setting changed) and send
+    its chunks to the index workers."""
+    return generations.generation_build_fan_out(model=model).name
+
+
+@shared_task(name="search.tasks.generation_build_chunk", queue_name="index", ignore_result=True)
+def generation_build_chunk(chunk_id: int) -> bool:
+    """Encode and write one chunk of a rebuild; the last one sends the finish."""
+    last = generations.generation_build_chunk(chunk_id=chunk_id)
+    if last:
+        generation_build_finish.apply_async(
+            (generations.IndexBuildChunk.objects.get(pk=chunk_id).generation_id,)
+        )
+    return last
+
+
+@shared_task(name="search.tasks.generation_build_finish", queue_name="index", ignore_result=True)
+def generation_build_finish(generation_id: int) -> str | None:
+    """Build a rebuilt generation's indexes and swap it in."""
+    generation = generations.generation_build_finish(generation_id=generation_id)
+    return generation.name if generation is not None else None
+
+
+@shared_task(name="search.tasks.generation_builds_resume", queue_name="index", ignore_result=True)
+def generation_builds_resume() -> int:
+    """Re-send the chunks of a rebuild that has stalled (beat)."""
+    return generations.generation_builds_resume()

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from posts.models import Post
 from search import indexes
+from search.backends import search_backend
 from search.models import IndexGeneration, IndexQueueEntry
 from search.services import generations
 
@@ -28,16 +29,16 @@ def test_reconcile_reports_and_repairs_inline(indexed_posts):
     """`reconcile --inline` names what was wrong, repairs it, and a second run finds
     nothing; --json ends with the summary."""
     generation = indexes.live_generation(fresh=True)
-    writer = indexes.writer_for(generation)
+    backend = search_backend()
     lost = indexed_posts["3"]
-    writer.delete([lost.pk])
-    writer.commit()
+    backend.delete(generation, [lost.pk])
+    backend.commit(generation)
     output = run("reconcile", "--inline", "--json")
     assert f"missing: 1 (post ids {lost.pk})" in output
     summary = json.loads(output.strip().splitlines()[-1])
     assert (summary["missing"], summary["stale"], summary["removed"]) == (1, 0, 0)
     assert summary["applied"] is True and not IndexQueueEntry.objects.exists()
-    assert lost.pk in set(writer.entries()[0].tolist())
+    assert lost.pk in backend.ids(generation)
     assert "index matches the database" in run("reconcile")
 
 
@@ -88,10 +89,10 @@ def test_a_model_change_queues_one_rebuild(indexed_posts, settings, monkeypatch)
 
 
 @pytest.mark.integration
-def test_deleting_a_retired_generation_removes_its_folder(
+def test_deleting_a_retired_generation_removes_its_index(
     indexed_posts, django_capture_on_commit_callbacks
 ):
-    """Retired generations go with their folders; the live one is never deleted."""
+    """Retired generations go with their indexes; the live one is never deleted."""
     old = indexes.live_generation(fresh=True)
     generations.generation_build()
     old.refresh_from_db()
@@ -99,8 +100,8 @@ def test_deleting_a_retired_generation_removes_its_folder(
     with django_capture_on_commit_callbacks(execute=True):
         deleted = generations.generation_delete(generations=[old, live])
     assert deleted == 1
-    assert not indexes.generation_folder(old.name).exists()
-    assert indexes.generation_folder(live.name).exists()
+    assert not search_backend().generation_exists(old)
+    assert search_backend().generation_exists(live)
     assert list(IndexGeneration.objects.values_list("name", flat=True)) == [live.name]
 
 
