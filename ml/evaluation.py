@@ -21,11 +21,12 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from ml.bm25 import BM25Index
-from ml.hybrid import FusionConfig, fuse, hybrid_search
+from ml.hybrid import FusionConfig, fuse, hybrid_fuse
 from ml.index import IndexConfig, SegmentedIndex
 from ml.language import detect_language, detect_languages
 
@@ -151,61 +152,104 @@ def index_corpus(
     return index, BM25Index.build(ids, texts, langs=detect_languages(list(texts)))
 
 
+class CorpusIndex(Protocol):
+    """A collection's corpus indexed by one search backend: text i has id i + 1."""
+
+    def dense(self, vector: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, cosines) nearest the unit (d,) vector, best first."""
+
+    def lexical(self, text: str, depth: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(ids, BM25 scores, languages) of the best word matches, best first."""
+
+    def close(self) -> None: ...
+
+
+class LocalCorpusIndex:
+    """The `faiss` backend's engines on a corpus: a SegmentedIndex and a BM25Index."""
+
+    def __init__(self, index: SegmentedIndex, bm25: BM25Index):
+        self.index, self.bm25 = index, bm25
+
+    @classmethod
+    def build(
+        cls,
+        texts: Sequence[str],
+        *,
+        encode: Callable[[list[str]], np.ndarray],
+        dim: int,
+        index_dir: str | Path,
+        index_config: IndexConfig | None = None,
+        batch: int = 256,
+    ) -> LocalCorpusIndex:
+        return cls(
+            *index_corpus(
+                texts,
+                encode=encode,
+                dim=dim,
+                index_dir=index_dir,
+                index_config=index_config,
+                batch=batch,
+            )
+        )
+
+    def dense(self, vector, depth):
+        scores, ids = self.index.search(np.asarray(vector, np.float32).reshape(1, -1), depth)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+    def lexical(self, text, depth):
+        scores, ids = self.bm25.search(text, depth)
+        return ids, scores, [str(x) for x in self.bm25.langs[self.bm25.positions_of(ids)]]
+
+    def close(self) -> None:
+        self.index.close()
+
+
 def run_collection(
     collection: BeirCollection,
     *,
     encode: Callable[[list[str]], np.ndarray],
-    dim: int,
     encoder_languages: Sequence[str] | None,
-    index_dir: str | Path,
-    index_config: IndexConfig | None = None,
+    build: Callable[[list[str]], CorpusIndex],
     fusion: FusionConfig | None = None,
     depth: int = 100,
-    batch: int = 256,
 ) -> dict[str, dict[str, list[str]]]:
-    """Index the corpus into a fresh SegmentedIndex and BM25Index (as the site does) and
-    rank every query by `dense`, `bm25`, `hybrid` and `rrf` (plain, unweighted RRF):
-    {method: {query id: [doc id, ...]}}."""
+    """Index the corpus with `build(texts)` (a search backend, as the site builds it) and
+    rank every query by `dense`, `bm25`, `hybrid` (ml.hybrid's fusion, as the site's) and
+    `rrf` (plain, unweighted RRF): {method: {query id: [doc id, ...]}}."""
     doc_ids = list(collection.corpus)
-    index, bm25 = index_corpus(
-        [collection.corpus[d] for d in doc_ids],
-        encode=encode,
-        dim=dim,
-        index_dir=index_dir,
-        index_config=index_config,
-        batch=batch,
-    )
-    query_vectors: dict[str, np.ndarray] = {}
-
-    def encode_cached(batch_texts: list[str]) -> np.ndarray:
-        missing = [t for t in batch_texts if t not in query_vectors]
-        if missing:
-            query_vectors.update(zip(missing, encode(missing), strict=True))
-        return np.stack([query_vectors[t] for t in batch_texts])
-
-    encode_cached(list(collection.queries.values()))  # one batched pass over the queries
+    index = build([collection.corpus[d] for d in doc_ids])
+    query_ids = list(collection.queries)
+    vectors = encode([collection.queries[q] for q in query_ids])  # one batched pass
     runs: dict[str, dict[str, list[str]]] = {m: {} for m in ("dense", "bm25", "hybrid", "rrf")}
-    for query_id, text in collection.queries.items():
-        for method, methods in (("dense", ("dense",)), ("bm25", ("bm25",)), ("hybrid", None)):
-            ranked = hybrid_search(
-                text,
-                index=index,
-                bm25=bm25,
-                encode=encode_cached,
-                encoder_languages=encoder_languages,
-                depth=depth,
-                methods=methods or ("dense", "bm25"),
-                config=fusion,
-                detect=detect_language,
-            )
-            runs[method][query_id] = [doc_ids[f.id - 1] for f in ranked.fused[:depth]]
-            if methods is None:
-                plain = fuse(
-                    {m: [ids_ for ids_ in ranked.scores[m]] for m in ranked.scores}, None, fusion
-                )
-                runs["rrf"][query_id] = [doc_ids[f.id - 1] for f in plain[:depth]]
-    index.close()
+    try:
+        for query_id, vector in zip(query_ids, vectors, strict=True):
+            text = collection.queries[query_id]
+            dense = index.dense(vector, depth)
+            ids, scores, langs = index.lexical(text, depth)
+            for method, pair in (("dense", (dense, None)), ("bm25", (None, (ids, scores)))):
+                ranked = _fused(text, *pair, langs, encoder_languages, depth, fusion)
+                runs[method][query_id] = [doc_ids[f.id - 1] for f in ranked.fused[:depth]]
+            ranked = _fused(text, dense, (ids, scores), langs, encoder_languages, depth, fusion)
+            runs["hybrid"][query_id] = [doc_ids[f.id - 1] for f in ranked.fused[:depth]]
+            plain = fuse({m: list(ranked.scores[m]) for m in ranked.scores}, None, fusion)
+            runs["rrf"][query_id] = [doc_ids[f.id - 1] for f in plain[:depth]]
+    finally:
+        index.close()
     return runs
+
+
+def _fused(text, dense, lexical, langs, encoder_languages, depth, fusion):
+    return hybrid_fuse(
+        text,
+        dense=dense if dense is not None and len(dense[0]) else None,
+        lexical=lexical if lexical is not None and len(lexical[0]) else None,
+        lexical_langs=langs,
+        encoder_languages=encoder_languages,
+        depth=depth,
+        config=fusion,
+        detect=detect_language,
+    )
 
 
 def baseline_dense_runs(

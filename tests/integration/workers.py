@@ -44,7 +44,13 @@ class Worker:
     once it has written that file (tests/integration/pause.py): see `wait_for_pause`."""
 
     def __init__(
-        self, broker_url: str, data_dir: Path, *, pause_file: Path | None = None, **extra_env: str
+        self,
+        broker_url: str,
+        data_dir: Path,
+        *,
+        pause_file: Path | None = None,
+        name: str = "test",
+        **extra_env: str,
     ):
         self.broker_url = broker_url
         self.data_dir = data_dir
@@ -74,7 +80,7 @@ class Worker:
                 "-c",
                 "1",
                 "-n",
-                f"test-{os.getpid()}@%h",
+                f"{name}-{os.getpid()}@%h",
                 "-l",
                 "info",
                 *(["-I", "tests.integration.pause"] if pause_file is not None else []),
