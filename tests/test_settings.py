@@ -72,6 +72,13 @@ def test_production_with_both_starts(tmp_path):
         ({"PLAZA_ANSWER_STYLE": "poetic"}, "PLAZA_ANSWER_STYLE='poetic': expected auto"),
         ({"PLAZA_ANSWER_DEADLINE_S": "0"}, "PLAZA_ANSWER_DEADLINE_S=0: must be at least 1"),
         ({"PLAZA_GENERATION_THREADS": "-1"}, "PLAZA_GENERATION_THREADS=-1"),
+        ({"PLAZA_SEARCH_BACKEND": "elastic"}, "PLAZA_SEARCH_BACKEND='elastic': expected faiss"),
+        (
+            {"PLAZA_SEARCH_BACKEND": "postgres", "DATABASE_URL": "sqlite:////tmp/x.sqlite3"},
+            "PLAZA_SEARCH_BACKEND=postgres needs DATABASE_URL to name a PostgreSQL database",
+        ),
+        ({"PLAZA_PG_BUILD_MEMORY": "lots"}, "PLAZA_PG_BUILD_MEMORY='lots'"),
+        ({"PLAZA_PG_HNSW_M": "1"}, "PLAZA_PG_HNSW_M"),
     ],
 )
 def test_bad_values_are_named(tmp_path, env, message):

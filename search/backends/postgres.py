@@ -162,11 +162,12 @@ class PostgresBackend(SearchBackend):
         distance = "(embedding <#> %s::halfvec) + 0" if exact else "embedding <#> %s::halfvec"
         ef = min(1000, max(settings.PLAZA_PG_EF_SEARCH, depth))
         with transaction.atomic(), connection.cursor() as cursor:
+            # SET LOCAL (not set_config()): Citus forwards it to the shards' nodes when
+            # citus.propagate_set_commands = local.
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             cursor.execute(
-                "SELECT set_config('hnsw.ef_search', %s, true),"
-                " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-                " set_config('hnsw.max_scan_tuples', %s, true)",
-                [str(ef), str(settings.PLAZA_PG_MAX_SCAN_TUPLES)],
+                f"SET LOCAL hnsw.max_scan_tuples = {int(settings.PLAZA_PG_MAX_SCAN_TUPLES)}"
             )
             # relaxed_order returns the graph's order, nearly sorted: sorted again here.
             cursor.execute(
@@ -196,14 +197,15 @@ class PostgresBackend(SearchBackend):
         n_docs, avgdl = self._corpus(table)
         if not n_docs:
             return Ranked.empty()
-        # Document frequencies over the whole generation (the GIN index counts them).
-        frequencies = dict(
-            _execute(
-                f"SELECT t, (SELECT count(*) FROM {table} WHERE lexemes @@ q)"
-                " FROM unnest(%s::text[], %s::tsquery[]) AS u(t, q)",
-                [terms, [lexeme(t) for t in terms]],
-            )
-        )
+        # Document frequencies over the whole generation: one scan of the posts holding any
+        # query word (the GIN index finds them), counted per word (an aggregate each shard
+        # of a Citus cluster computes on its own).
+        counts_sql = ", ".join("count(*) FILTER (WHERE lexemes @@ %s::tsquery)" for _ in terms)
+        found = _execute(
+            f"SELECT {counts_sql} FROM {table} WHERE lexemes @@ %s::tsquery",
+            [*(lexeme(t) for t in terms), " | ".join(lexeme(t) for t in terms)],
+        )[0]
+        frequencies = dict(zip(terms, found, strict=True))
         present = [t for t in terms if frequencies.get(t)]
         if not present:
             return Ranked.empty()

@@ -8,6 +8,7 @@ searches that generation from disk, as the web process does.
 from __future__ import annotations
 
 import time
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from rest_framework.test import APIClient
 
 from posts.models import Post
 from search import indexes, selectors
+from search.backends import search_backend
 from search.models import IndexGeneration, IndexQueueEntry
 from search.services import reconcile
 from tests.integration.workers import Worker, wait_for
@@ -41,7 +43,7 @@ def indexed_ids() -> set[int]:
     generation = indexes.live_generation(fresh=True)
     if generation is None:
         return set()
-    return set(indexes.reader_for(generation).index.entries()[0].tolist())
+    return set(search_backend().ids(generation).tolist())
 
 
 def drained() -> bool:
@@ -152,3 +154,19 @@ def test_worker_killed_mid_batch_loses_nothing(settings):
         assert indexed_ids() == set(Post.objects.visible().values_list("id", flat=True))
     finally:
         restarted.stop()
+
+
+def test_reindex_fans_out_over_the_index_workers(configured_worker):
+    """`reindex --fan-out` sends the rebuild's chunks to the index queue and follows the
+    worker through them until the new generation is live, holding every visible post."""
+    worker = configured_worker
+    call_command("import_posts", str(DEMO), "--no-progress", verbosity=0)
+    wait_for(drained, 300, worker)
+    old = indexes.live_generation(fresh=True)
+    out = StringIO()
+    call_command("reindex", "--fan-out", "--no-progress", "--timeout", "300", stdout=out)
+    live = indexes.live_generation(fresh=True)
+    assert live.name != old.name and f"generation {live.name} is live" in out.getvalue()
+    assert live.chunks_done == live.chunks_total >= 1
+    assert indexed_ids() == set(Post.objects.visible().values_list("id", flat=True))
+    assert search_ids("cup final preview", k=1)  # the new generation answers
