@@ -1,7 +1,9 @@
 """The Celery app: queues, routing and the delivery rules of DESIGN.md.
 
-Queues: `default` (small chores), `index` (embedding and index writes, one writer),
-`gpu` (answers, drafting, training; one model resident per process). Each task names its
+Queues: `default` (small chores), `index` (embedding and index writes; one writer with
+the faiss search backend, any number with postgres), `gpu` (answers, drafting, training;
+one model resident per process), `build` (a rebuild's chunks: index and gpu workers both
+take it, so a rebuild encodes on every worker that is up). Each task names its
 queue where it is defined (`@shared_task(name=..., queue_name="gpu")`). Tasks are
 acknowledged late and prefetched one at a time, so a worker killed mid-task hands
 the task back; they must therefore be idempotent.
@@ -19,7 +21,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("plaza")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
-QUEUES = ("default", "index", "gpu")
+QUEUES = ("default", "index", "gpu", "build")
 
 
 def route_to_declared_queue(name, args, kwargs, options, task=None, **_):

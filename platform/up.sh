@@ -20,7 +20,7 @@ $py manage.py ensure_admin --password-file "$data_dir/admin-password.txt"
 $py manage.py seed_demo --password-file "$data_dir/demo-password.txt"
 
 # -B runs the periodic tasks (beat) inside the one worker of the embedded setup.
-.venv/bin/celery -A config worker -B -Q default,index,gpu -c 1 -l info \
+.venv/bin/celery -A config worker -B -Q default,index,gpu,build -c 1 -l info \
   --schedule "$data_dir/celerybeat-schedule" > "$data_dir/worker.log" 2>&1 &
 worker=$!
 trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM

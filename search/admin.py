@@ -20,12 +20,16 @@ from search.tasks.index import generation_build as generation_build_task
 from search.tasks.index import index_compact as index_compact_task
 from search.tasks.index import reconcile as reconcile_task
 
-# The figures the change page shows, in order: (label, key in index_figures()).
+# The figures the change page shows, in order: (label, key in index_figures()); those the
+# search backend does not report are left out (segments are faiss's, partitions postgres's).
 INDEX_FIGURES = [
+    ("Search backend", "backend"),
     ("Vectors", "vectors"),
     ("Sealed segments", "sealed_segments"),
     ("Active vectors (unsealed)", "active_vectors"),
     ("Tombstones", "tombstones"),
+    ("Time partitions", "partitions"),
+    ("Table size (bytes)", "table_bytes"),
     ("BM25 documents", "bm25_docs"),
     ("BM25 built at", "bm25_built_at"),
     ("Embedding model", "embed_model"),
@@ -177,13 +181,13 @@ class IndexGenerationAdmin(admin.ModelAdmin):
             state = f"live generation: {live['name']}" if live else "no live generation"
             rows.append(("Index figures", f"only for the live generation ({state})"))
         else:
-            rows += [(label, _shown(live[key])) for label, key in INDEX_FIGURES]
+            rows += [(label, _shown(live[key])) for label, key in INDEX_FIGURES if key in live]
             rows += [
                 (
                     f"Segment {segment['name']}",
                     f"{segment['count']} vectors, {segment['tombstones']} tombstones",
                 )
-                for segment in live["segments"]
+                for segment in live.get("segments", [])
             ]
         building = figures.get("building")
         if building is not None:

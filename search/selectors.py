@@ -336,12 +336,13 @@ def index_figures() -> dict:
         "last_flush_ms": round(generation.last_flush_ms, 1),
         "last_flush_lag_s": round(generation.last_flush_lag_s, 3),
         "bm25_docs": stats["lexical_docs"],
-        "bm25_built_at": generation.bm25_built_at,
-        "bm25_build_ms": round(generation.bm25_build_ms, 1),
         "reconciled_at": generation.reconciled_at,
         "reconcile_report": generation.reconcile_report,
         **{key: value for key, value in stats.items() if key != "lexical_docs"},
     }
+    if search_backend().name == "faiss":  # BM25 builds (postgres ranks the live table)
+        figures["generation"]["bm25_built_at"] = generation.bm25_built_at
+        figures["generation"]["bm25_build_ms"] = round(generation.bm25_build_ms, 1)
     return figures
 
 

@@ -37,6 +37,8 @@ def test_every_task_routes_to_the_queue_it_declares():
         ("search.tasks.index_flush", "index"),
         ("search.tasks.reconcile", "index"),
         ("search.tasks.generation_build", "default"),
+        ("search.tasks.generation_build_chunk", "build"),
+        ("search.tasks.generation_build_finish", "index"),
         ("search.tasks.answer_run", "gpu"),
         ("ads.tasks.draft_job_execute", "gpu"),
         ("ads.tasks.training_run_execute", "gpu"),

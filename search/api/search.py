@@ -123,7 +123,13 @@ class SegmentSerializer(serializers.Serializer):
 
 
 class GenerationFiguresSerializer(serializers.Serializer):
+    """The live generation's figures; segments and BM25 builds are the faiss backend's,
+    partitions and table size the postgres backend's (absent on the other)."""
+
     name = serializers.CharField()
+    backend = serializers.ChoiceField(
+        choices=["faiss", "postgres"], help_text="PLAZA_SEARCH_BACKEND: where the index lives."
+    )
     embed_model = serializers.CharField(help_text="The encoder this generation was built with.")
     configured_model = serializers.CharField(help_text="PLAZA_EMBED_MODEL now.")
     dim = serializers.IntegerField()
@@ -133,15 +139,17 @@ class GenerationFiguresSerializer(serializers.Serializer):
     last_flush_ms = serializers.FloatField()
     last_flush_lag_s = serializers.FloatField()
     bm25_docs = serializers.IntegerField()
-    bm25_built_at = serializers.DateTimeField(allow_null=True)
-    bm25_build_ms = serializers.FloatField()
+    bm25_built_at = serializers.DateTimeField(allow_null=True, required=False)
+    bm25_build_ms = serializers.FloatField(required=False)
     reconciled_at = serializers.DateTimeField(allow_null=True)
     reconcile_report = serializers.DictField(help_text="The last reconcile's counts.")
     vectors = serializers.IntegerField()
-    sealed_segments = serializers.IntegerField()
-    active_vectors = serializers.IntegerField()
-    tombstones = serializers.IntegerField()
-    segments = SegmentSerializer(many=True, help_text="The sealed segments.")
+    sealed_segments = serializers.IntegerField(required=False)
+    active_vectors = serializers.IntegerField(required=False)
+    tombstones = serializers.IntegerField(required=False)
+    segments = SegmentSerializer(many=True, required=False, help_text="The sealed segments.")
+    partitions = serializers.IntegerField(required=False, help_text="The table's time partitions.")
+    table_bytes = serializers.IntegerField(required=False, help_text="The table with its indexes.")
 
 
 class IndexFiguresSerializer(serializers.Serializer):

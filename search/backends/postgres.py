@@ -18,7 +18,8 @@ Reads hold no state but a few seconds' cache of the corpus figures BM25 needs: a
 of web processes and index workers share the database. Filters are SQL: a filter that
 leaves few posts is searched exactly; otherwise HNSW's iterative scan keeps walking the
 graph until the page is full, and a page that still comes back short is searched
-exactly. Lexical ranking is BM25 (Lucene's, as bm25s computes it for the `faiss`
+exactly (so is a table of at most EXACT_BELOW posts, as the faiss backend's unsealed
+segment is). Lexical ranking is BM25 (Lucene's, as bm25s computes it for the `faiss`
 backend) over PostgreSQL's full-text index: the GIN index finds the posts holding a query
 word; term frequencies, document lengths and document frequencies come from the table.
 """
@@ -127,9 +128,10 @@ class PostgresBackend(SearchBackend):
         return " AND ".join(clauses), params
 
     def _few(self, table: str, filters: Filters) -> bool:
-        """Whether the filters leave at most EXACT_BELOW posts (counted up to that)."""
+        """Whether the filters (or the whole table) leave at most EXACT_BELOW posts,
+        counted up to that."""
         if not filters.any:
-            return False
+            return self._corpus(table)[0] <= EXACT_BELOW
         key = ("pg-few", table)
         if key not in filters.cache:
             where, params = self._where(filters)
@@ -164,10 +166,10 @@ class PostgresBackend(SearchBackend):
         with transaction.atomic(), connection.cursor() as cursor:
             # SET LOCAL (not set_config()): Citus forwards it to the shards' nodes when
             # citus.propagate_set_commands = local.
-            cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            cursor.execute(
-                f"SET LOCAL hnsw.max_scan_tuples = {int(settings.PLAZA_PG_MAX_SCAN_TUPLES)}"
+            cursor.execute(  # one round trip: no parameters, so several statements
+                f"SET LOCAL hnsw.ef_search = {int(ef)};"
+                " SET LOCAL hnsw.iterative_scan = relaxed_order;"
+                f" SET LOCAL hnsw.max_scan_tuples = {int(settings.PLAZA_PG_MAX_SCAN_TUPLES)}"
             )
             # relaxed_order returns the graph's order, nearly sorted: sorted again here.
             cursor.execute(

@@ -11,8 +11,8 @@ A rebuild is split into chunks of PLAZA_INDEX_BUILD_CHUNK posts (by id):
     generation_build_chunk(chunk_id=...)              # any worker, any order, again if killed
     generation_build_finish(generation_id=...)        # indexes, then the swap
 
-`generation_build_fan_out` sends one task per chunk (a Celery group) to the `index`
-queue, so every index worker that is up takes chunks; the chunk that completes the set
+`generation_build_fan_out` sends one task per chunk (a Celery group) to the `build`
+queue, so every index and gpu worker that is up takes chunks; the chunk that completes the set
 sends the finish (the group's join is counted in the database, so it survives any
 worker's death and needs no result backend). A chunk's worker writes directly with
 `postgres`; with `faiss` it leaves its vectors beside the generation for the one writer,
@@ -168,6 +168,10 @@ def generation_build_finish(*, generation_id: int) -> IndexGeneration | None:
         generation_build_fail(generation=generation, error=exc)
         raise
     with transaction.atomic():
+        # A second finish (resent while this one built the indexes) swaps nothing.
+        locked = IndexGeneration.objects.select_for_update().get(pk=generation.pk)
+        if locked.state != IndexGeneration.State.BUILDING:
+            return None
         IndexGeneration.objects.filter(state=IndexGeneration.State.LIVE).update(
             state=IndexGeneration.State.RETIRED
         )
@@ -223,7 +227,9 @@ def generation_build(
         generation_build_fail(generation=generation, error=exc)
         raise
     finished = generation_build_finish(generation_id=generation.pk)
-    assert finished is not None  # every chunk is done
+    if finished is None:  # another process finished or failed it meanwhile
+        generation.refresh_from_db()
+        raise RuntimeError(f"generation {generation.name} was {generation.state} elsewhere")
     return finished
 
 
@@ -245,8 +251,10 @@ def generation_build_fan_out(*, model: str | None = None) -> IndexGeneration:
 
 def generation_builds_resume(*, silent_for: timedelta = timedelta(minutes=15)) -> int:
     """Re-send the chunks of a rebuild that has made no progress for `silent_for` (their
-    messages were lost with a broker or a worker); returns how many were sent."""
+    messages were lost with a broker or a worker), or its finish once every chunk is
+    done; returns how many tasks were sent."""
     from search.tasks.index import generation_build_chunk as chunk_task
+    from search.tasks.index import generation_build_finish as finish_task
 
     cutoff = timezone.now() - silent_for
     sent = 0
@@ -256,6 +264,10 @@ def generation_builds_resume(*, silent_for: timedelta = timedelta(minutes=15)) -
             + [c.done_at for c in generation.chunks.all() if c.done_at is not None]
         )
         if last > cutoff:
+            continue
+        if generation.chunks_done >= generation.chunks_total:
+            finish_task.apply_async((generation.pk,))
+            sent += 1
             continue
         for chunk_id in generation.chunks.filter(done_at__isnull=True).values_list("id", flat=True):
             chunk_task.apply_async((chunk_id,))

@@ -1,7 +1,8 @@
 """Index tasks, on the `index` queue: flushes, BM25 refreshes (faiss), reconcile,
 compaction, and a rebuild's chunks and finish. With `faiss` one worker takes that queue
 (the index's one writer); with `postgres`, any number. A rebuild is started on `default`
-and fans its chunks out over every index worker (search.services.generations)."""
+and fans its chunks out on the `build` queue, which index and gpu workers both take
+(search.services.generations); its finish runs on `index`."""
 
 from celery import shared_task
 
@@ -43,7 +44,7 @@ def generation_build(model: str | None = None) -> str:
     return generations.generation_build_fan_out(model=model).name
 
 
-@shared_task(name="search.tasks.generation_build_chunk", queue_name="index", ignore_result=True)
+@shared_task(name="search.tasks.generation_build_chunk", queue_name="build", ignore_result=True)
 def generation_build_chunk(chunk_id: int) -> bool:
     """Encode and write one chunk of a rebuild; the last one sends the finish."""
     last = generations.generation_build_chunk(chunk_id=chunk_id)

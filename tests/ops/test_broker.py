@@ -125,6 +125,7 @@ def test_the_dashboard_reads_the_apps_own_queues(staff_client, fs_broker):
         {"name": "default", "depth": 0, "workers": 0},
         {"name": "index", "depth": 0, "workers": 0},
         {"name": "gpu", "depth": 2, "workers": 1},
+        {"name": "build", "depth": 0, "workers": 0},
     ]
 
 

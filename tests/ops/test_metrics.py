@@ -81,6 +81,7 @@ def test_heartbeat_age_per_worker_and_queue(staff_client, index_dir):
         labels(queue="default"): 0,
         labels(queue="index"): 1,  # a's beat is fresh
         labels(queue="gpu"): 0,  # b has been silent for ten minutes
+        labels(queue="build"): 0,
     }
 
 
@@ -93,6 +94,7 @@ def test_queue_depth_comes_from_the_broker(staff_client, fs_broker, index_dir):
         labels(queue="default"): 1,
         labels(queue="index"): 3,
         labels(queue="gpu"): 0,
+        labels(queue="build"): 0,
     }
 
 

@@ -9,7 +9,9 @@ from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from search.retriever import PostsRetriever
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+# Committed data: the async methods run the retriever on another thread, with its own
+# database connection.
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 class TestPostsRetriever(RetrieversIntegrationTests):

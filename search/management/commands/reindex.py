@@ -6,8 +6,8 @@ PLAZA_EMBED_MODEL setting) it moves the index to another embedding model. Change
 during the build are re-queued for the index worker after the swap.
 
 The build is split into chunks of PLAZA_INDEX_BUILD_CHUNK posts. By default this process
-encodes them; with --fan-out they go to the `index` queue, every index worker that is up
-takes chunks, and this command follows the generation's progress until it is live (exit
+encodes them; with --fan-out they go to the `build` queue, every index and gpu worker
+that is up takes chunks, and this command follows the generation's progress until it is live (exit
 status 1 if it fails, or is not live within --timeout seconds; the build goes on).
 """
 
