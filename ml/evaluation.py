@@ -170,28 +170,6 @@ class LocalCorpusIndex:
     def __init__(self, index: SegmentedIndex, bm25: BM25Index):
         self.index, self.bm25 = index, bm25
 
-    @classmethod
-    def build(
-        cls,
-        texts: Sequence[str],
-        *,
-        encode: Callable[[list[str]], np.ndarray],
-        dim: int,
-        index_dir: str | Path,
-        index_config: IndexConfig | None = None,
-        batch: int = 256,
-    ) -> LocalCorpusIndex:
-        return cls(
-            *index_corpus(
-                texts,
-                encode=encode,
-                dim=dim,
-                index_dir=index_dir,
-                index_config=index_config,
-                batch=batch,
-            )
-        )
-
     def dense(self, vector, depth):
         scores, ids = self.index.search(np.asarray(vector, np.float32).reshape(1, -1), depth)
         keep = ids[0] >= 0

@@ -332,3 +332,37 @@ def test_posts_newer_than_the_bm25_build_match_by_their_words_at_once(
     assert edited.pk not in {h.post.pk for h in stale.hits}
     phrased = selectors.search_posts(query='"eclipse total" lisboa', k=5)
     assert [h.post.pk for h in phrased.hits] == [new.pk]
+
+
+@pytest.mark.integration
+def test_a_stalled_rebuild_is_resumed_chunk_by_chunk_and_finished_once(
+    corpus, settings, monkeypatch
+):
+    """The stall sweep resends the chunks nobody finished, then (all done) the finish; a
+    chunk done twice counts once, and a second finish swaps nothing."""
+    from search.tasks import index as tasks
+
+    settings.PLAZA_INDEX_BUILD_CHUNK = 10
+    old = indexes.live_generation(fresh=True)
+    generation = generations.generation_build_start()
+    chunk_ids = list(generation.chunks.order_by("number").values_list("id", flat=True))
+    assert len(chunk_ids) == generation.chunks_total >= 3
+    sent = []
+    monkeypatch.setattr(tasks.generation_build_chunk, "apply_async", lambda a: sent.append(a))
+    monkeypatch.setattr(tasks.generation_build_finish, "apply_async", lambda a: sent.append(a))
+    for chunk_id in chunk_ids[:-1]:
+        assert generations.generation_build_chunk(chunk_id=chunk_id) is False
+    assert generations.generation_build_chunk(chunk_id=chunk_ids[0]) is False  # a redelivery
+    assert generations.generation_builds_resume(silent_for=timedelta(hours=1)) == 0  # not stalled
+    assert generations.generation_builds_resume(silent_for=timedelta(0)) == 1
+    assert sent == [(chunk_ids[-1],)]
+    assert generations.generation_build_chunk(chunk_id=chunk_ids[-1]) is True  # the last
+    generation.refresh_from_db()
+    assert generation.posts_done == Post.objects.visible().count()
+    assert generations.generation_builds_resume(silent_for=timedelta(0)) == 1
+    assert sent[-1] == (generation.pk,)  # the finish
+    assert generations.generation_build_finish(generation_id=generation.pk).state == "live"
+    assert generations.generation_build_finish(generation_id=generation.pk) is None
+    old.refresh_from_db()
+    assert old.state == IndexGeneration.State.RETIRED
+    assert IndexGeneration.objects.filter(state="live").get().pk == generation.pk

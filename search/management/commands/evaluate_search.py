@@ -28,6 +28,7 @@ from ml.evaluation import (
     LocalCorpusIndex,
     baseline_dense_runs,
     evaluate_run,
+    index_corpus,
     run_collection,
 )
 from ml.language import detect_languages
@@ -77,12 +78,14 @@ class Command(BaseCommand):
 
             def build(texts: list[str]):
                 if backend.name == "faiss":
-                    return LocalCorpusIndex.build(
-                        texts,
-                        encode=encoder.encode,
-                        dim=encoder.dim,
-                        index_dir=Path(tmp) / "vectors",
-                        index_config=indexes.index_config(),
+                    return LocalCorpusIndex(
+                        *index_corpus(
+                            texts,
+                            encode=encoder.encode,
+                            dim=encoder.dim,
+                            index_dir=Path(tmp) / "vectors",
+                            index_config=indexes.index_config(),
+                        )
                     )
                 return BackendCorpusIndex(backend, texts, encode=encoder.encode, model=model)
 
