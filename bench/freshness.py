@@ -6,7 +6,7 @@
 
 Sets up a whole Plaza in its own data dir (wiped at start): migrates, makes a user with a
 token and the posts add/change permissions, imports the demo posts as background corpus,
-starts a web server and a Celery worker (`-Q default,index,gpu -c 1`) as subprocesses
+starts a web server and a Celery worker (`-Q default,index,gpu,build -c 1`) as subprocesses
 and waits until the worker has indexed the corpus and search finds it. Then a producer
 thread writes one post per `POST /api/posts` at a steady rate, and a poller sends each
 pending post's own text to `GET /api/search?q=...&k=10` until the post comes back. A
@@ -14,10 +14,16 @@ post's lag runs from the moment its 201 arrived to the moment a search response 
 it arrived. The goal is p95 <= 5 s.
 
 Searches cost CPU the worker needs, so the poller searches a post again only when it
-could have become findable since its last miss (the vector index or BM25 changed, and
-the post is in one of them), and reports its resolution: for each post, the time between
-the last moment it was known not to be findable and the search that found it. When the
-poller falls behind (few cores, high --rate), the lags are upper bounds and it says so.
+could have become findable since its last miss (the index changed, and the post is in
+it), and reports its resolution: for each post, the time between the last moment it was
+known not to be findable and the search that found it. When the poller falls behind
+(few cores, high --rate), the lags are upper bounds and it says so.
+
+The search backend is the site's (PLAZA_SEARCH_BACKEND), and so is what "the index
+changed" means: with `faiss` the live generation's vector manifest or its BM25 build (a
+post is findable once it is in either); with `postgres` the generation's table, where a
+post is findable by both methods once its row commits (BM25 is scored in SQL: there are
+no BM25 builds to count).
 
 Baseline, same process: the round trip of the same search for posts indexed long ago (the
 demo posts), i.e. what the poller would measure if indexing were instant.
@@ -28,6 +34,10 @@ only accepts a scratch database whose name contains "bench", e.g.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/plaza_bench \\
     CELERY_BROKER_URL=redis://127.0.0.1:6379/14 .venv/bin/python bench/freshness.py
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5433/plaza_bench_fresh \\
+    PLAZA_SEARCH_BACKEND=postgres CELERY_BROKER_URL=redis://127.0.0.1:6379/7 \\
+    .venv/bin/python bench/freshness.py --data-dir var/bench-freshness-pg
 
 `--search in-process` calls search.selectors.search_posts in this process instead of the
 HTTP API (for a checkout without `GET /api/search`). Logs: <data-dir>/web.log, worker.log.
@@ -324,6 +334,14 @@ def wait_for(what: str, ready, processes: Processes, timeout: float) -> float:
         time.sleep(0.5)
 
 
+def bm25_builds() -> bool:
+    """Whether the configured backend searches BM25 builds (faiss) or scores BM25 in SQL
+    over the rows it writes (postgres)."""
+    from django.conf import settings
+
+    return settings.PLAZA_SEARCH_BACKEND == "faiss"
+
+
 def corpus_indexed() -> bool:
     from django.db import connection
 
@@ -333,7 +351,7 @@ def corpus_indexed() -> bool:
         live = IndexGeneration.objects.filter(state=IndexGeneration.State.LIVE).first()
         return (
             live is not None
-            and live.bm25_built_at is not None
+            and (live.bm25_built_at is not None or not bm25_builds())
             and not IndexQueueEntry.objects.exists()
         )
     finally:
@@ -387,16 +405,26 @@ def found_in(results: list[dict], post_id: int, external_id: str) -> bool:
 
 
 class IndexState:
-    """What a search reads besides the database: the live generation's vector manifest and
-    its current BM25 build. Results are drawn from those candidates only, so a post that
-    a search missed cannot turn up until one of them changes: the poller searches it again
-    only then, which keeps its load (and the worker's competition for the CPU) down
-    without hiding the moment a post becomes findable."""
+    """What the live generation's searches draw their candidates from, and whether it
+    changed. faiss: its vector manifest and its current BM25 build (files). postgres: its
+    table (`search_pg_<id>`), whose row count and newest row version (xmin) any committed
+    insert, update or delete moves. A post that a search missed cannot turn up until that
+    changes: the poller searches it again only then, which keeps its load (and the
+    worker's competition for the CPU) down without hiding the moment a post becomes
+    findable."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, table: str | None = None):
         self.folder = folder
+        self.table = table  # postgres: the generation's table; None with faiss
 
     def token(self) -> tuple:
+        """(the index's state, the BM25 build current: None with postgres)."""
+        if self.table is not None:
+            from django.db import connection
+
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT count(*), max(xmin::text::bigint) FROM {self.table}")
+                return tuple(cursor.fetchone()), None
         from ml.index import MANIFEST
         from search.indexes import bm25_current
 
@@ -407,6 +435,24 @@ class IndexState:
             vectors = None
         return vectors, bm25_current(self.folder)
 
+    def unindexed(self, posts: list[Written], current: tuple) -> set[int]:
+        """The ids of `posts` that cannot be findable with the index in state `current`.
+        faiss: still queued (a flush deletes a post's entry after its commit) and no BM25
+        build made since the post was written. postgres: no row in the table yet."""
+        from django.db import connection
+
+        ids = [p.post_id for p in posts]
+        if self.table is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT post_id FROM {self.table} WHERE post_id = ANY(%s)", [ids])
+                return set(ids) - {post_id for (post_id,) in cursor.fetchall()}
+        from search.models import IndexQueueEntry
+
+        queued = set(
+            IndexQueueEntry.objects.filter(post_id__in=ids).values_list("post_id", flat=True)
+        )
+        return {p.post_id for p in posts if p.post_id in queued and current[1] == p.bm25_before}
+
     @classmethod
     def live(cls) -> IndexState:
         from django.db import connection
@@ -416,7 +462,11 @@ class IndexState:
 
         try:
             live = IndexGeneration.objects.get(state=IndexGeneration.State.LIVE)
-            return cls(generation_folder(live.name))
+            if bm25_builds():
+                return cls(generation_folder(live.name))
+            from search.backends.postgres import table_of
+
+            return cls(generation_folder(live.name), table_of(live))
         finally:
             connection.close()
 
@@ -501,12 +551,9 @@ def poll(
 ):
     """Search pending posts by their text, oldest first, on `pollers` threads, until each is
     found or `timeout` s old. A post is searched only when it could have become findable
-    since it was last missed: the index or BM25 changed (IndexState), and it is in the one
-    (its queue entry is gone: the flush deletes entries after its commit) or a BM25 build
-    newer than the post may hold it."""
+    since it was last missed: the index changed (IndexState.token), and the post is in it
+    (IndexState.unindexed)."""
     from concurrent.futures import ThreadPoolExecutor
-
-    from search.models import IndexQueueEntry
 
     def probe(post: Written) -> None:
         seen = state.token()  # before sending: a change during the search counts as unseen
@@ -527,15 +574,10 @@ def poll(
                 batch = list(pending)
             checked = time.monotonic()
             current = state.token()
-            queued = set(
-                IndexQueueEntry.objects.filter(post_id__in=[p.post_id for p in batch]).values_list(
-                    "post_id", flat=True
-                )
-            )
+            unindexed = state.unindexed(batch, current) if batch else set()
             due = []
             for post in batch:
-                unindexed = post.post_id in queued and current[1] == post.bm25_before
-                if post.seen_state == current or unindexed:
+                if post.seen_state == current or post.post_id in unindexed:
                     post.hidden_at = checked  # cannot have been findable at `checked`
                 else:
                     due.append(post)
@@ -571,10 +613,11 @@ def summary(lags: list[float]) -> dict:
     }
 
 
-def worker_counts(log: str) -> dict:
+def worker_counts(log: str, bm25_builds: bool) -> dict:
+    """Flushes and BM25 rebuilds in the worker's log (rebuilds None: postgres has none)."""
     return {
         "flushes": log.count("index flush:"),
-        "bm25_rebuilds": log.count("bm25 rebuilt for"),
+        "bm25_rebuilds": log.count("bm25 rebuilt for") if bm25_builds else None,
     }
 
 
@@ -611,6 +654,9 @@ def main() -> None:
     os.environ["PLAZA_LOG_LEVEL"] = "WARNING"  # this process reports; the servers log
     database = wipe_database(os.environ.get("DATABASE_URL"))
     token, corpus_posts, broker = django_setup(corpus)
+    from django.conf import settings
+
+    backend = settings.PLAZA_SEARCH_BACKEND
 
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -620,7 +666,7 @@ def main() -> None:
         "gunicorn": [python, "-m", "gunicorn", "config.wsgi:application", "-b",
                      f"127.0.0.1:{port}", "-w", "1", "-k", "gthread", "--threads", "4"],
     }[args.server]  # fmt: skip
-    worker = [python, "-m", "celery", "-A", "config", "worker", "-Q", "default,index,gpu",
+    worker = [python, "-m", "celery", "-A", "config", "worker", "-Q", "default,index,gpu,build",
               "-c", "1", "-l", "info", "-n", f"freshness-{os.getpid()}@%h"]  # fmt: skip
     processes = Processes(child_env, data_dir)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below
@@ -705,8 +751,8 @@ def main() -> None:
 
     print(
         f"freshness: {args.posts} posts at {args.rate:g}/s through POST /api/posts, found by "
-        f"{search_label} (k={K}); {args.server}, {database}, {broker} broker, "
-        f"{corpus_posts} corpus posts, {os.cpu_count()} cores"
+        f"{search_label} (k={K}); {backend} search backend, {args.server}, {database}, "
+        f"{broker} broker, {corpus_posts} corpus posts, {os.cpu_count()} cores"
     )
     header = f"{'what':<44}{'n':>5}{'p50 s':>9}{'p95 s':>9}{'max s':>9}{'p50 vs baseline':>17}"
     print(header)
@@ -737,12 +783,17 @@ def main() -> None:
         f"missing after {args.timeout:g} s: {missing} (write errors {len(errors)})   "
         f"baseline found {baseline_found}/{len(sample)}"
     )
-    counts = worker_counts(worker_log)
+    counts = worker_counts(worker_log, bm25_builds())
+    rebuilds = (
+        f"{counts['bm25_rebuilds']} BM25 rebuilds"
+        if counts["bm25_rebuilds"] is not None
+        else "no BM25 builds (BM25 in SQL)"
+    )
     print(
         f"achieved rate {rate:.2f}/s over {elapsed:.1f} s; poller: {sweeps} sweeps, "
         f"{percentile(searches, 50) or 0:.0f} searches per post (p50), resolution "
         f"{percentile(windows, 50) or 0:.3f} s p50 / {max(windows, default=0):.3f} s max; "
-        f"worker: {counts['flushes']} flushes, {counts['bm25_rebuilds']} BM25 rebuilds"
+        f"worker: {counts['flushes']} flushes, {rebuilds}"
     )
     if resolution_p95 > RESOLUTION_WARN_S:
         print(
@@ -772,6 +823,7 @@ def main() -> None:
         "goal_p95_s": GOAL_P95_S,
         "goal_met": goal_met,
         "search": search_label,
+        "backend": backend,
         "server": args.server,
         "database": database,
         "broker": broker,

@@ -17,13 +17,23 @@ Spanish and English queries, a third with operators: lang:, from:<a handle in th
 since:, "phrases", -exclusions), each through, in rotating order:
   - baseline: the raw libraries on the query's words, over the same posts:
     SentenceTransformer.encode([q]) + faiss IndexFlatIP over the live generation's vectors
-    + the generation's BM25 (bm25s) search, both 100 deep (search's candidate depth);
+    + a BM25 (bm25s) search, both 100 deep (search's candidate depth);
   - search.selectors.search_posts(query=q, k=10): filters, fusion, loading the posts;
   - GET /api/search?q=...&k=10 through Django's test client with a token (DEBUG off):
     the above plus auth, parameter checks and the JSON.
 Prints p50/p95 per path, the ratio to the baseline, the goal (API p50 <= 50 ms) and a
 JSON line. SQLite under the data dir unless DATABASE_URL names a scratch database
 (its name must contain "bench": a rebuild drops it).
+
+The search backend is the site's: PLAZA_SEARCH_BACKEND (faiss, the default, or postgres,
+which needs DATABASE_URL to be PostgreSQL with pgvector), named in the header and the JSON
+line. The baseline reads the same data either way: with faiss the generation's
+SegmentedIndex vectors and its BM25 build (search.indexes.reader_for); with postgres the
+vectors of its table (`search_pg_<id>`, halfvec, read as float32) and a BM25 build made
+here from the posts, as the faiss backend makes one (search.services.bm25.bm25_build).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5433/plaza_bench_api PLAZA_SEARCH_BACKEND=postgres \
+        .venv/bin/python bench/search_api.py --limit-posts 10000 --data-dir var/bench-search-pg
 """
 
 from __future__ import annotations
@@ -191,6 +201,40 @@ def live_vectors(index) -> tuple:
     return np.ascontiguousarray(np.vstack(vectors)), np.concatenate(ids)
 
 
+def table_vectors(generation) -> tuple:
+    """Every vector of a postgres generation's table and its id: (n, d) float32, (n,)."""
+    import numpy as np
+    from django.db import connection
+
+    from search.backends.postgres import table_of
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT post_id, embedding::text FROM {table_of(generation)} ORDER BY post_id"
+        )
+        rows = cursor.fetchall()
+    ids = np.fromiter((post_id for post_id, _ in rows), np.int64, len(rows))
+    vectors = np.empty((len(rows), generation.dim), np.float32)
+    for i, (_, literal) in enumerate(rows):  # '[0.0123,-0.04,...]'
+        vectors[i] = np.asarray(literal[1:-1].split(","), np.float32)
+    return vectors, ids
+
+
+def baseline_corpus(generation, backend: str) -> tuple:
+    """What the baseline searches, from the generation's own data: its vectors and their
+    ids ((n, d) float32, (n,)) and a BM25Index (None before the first build)."""
+    from search import indexes
+
+    if backend == "postgres":
+        from search.services.bm25 import bm25_build
+
+        vectors, ids = table_vectors(generation)
+        return vectors, ids, bm25_build()
+    reader = indexes.reader_for(generation)
+    vectors, ids = live_vectors(reader.index)
+    return vectors, ids, reader.bm25
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=REPO / "var" / "bench-search")
@@ -206,13 +250,21 @@ def main() -> None:
         raise SystemExit("--limit-posts must be >= 0 and --queries >= 1")
 
     data_dir = args.data_dir.resolve()
+    backend = os.environ.get("PLAZA_SEARCH_BACKEND", "faiss").strip().lower()
     marker = read_marker(data_dir)
     reusable = bool(marker and marker.get("complete"))
     if args.reuse and not reusable:
         raise SystemExit(f"--reuse: {data_dir} holds no built index; run without --reuse")
+    built_with = marker.get("backend", "faiss") if marker else None  # older markers: faiss
+    if args.reuse and built_with != backend:
+        raise SystemExit(
+            f"--reuse: {data_dir} was built with the {built_with} search backend, not "
+            f"PLAZA_SEARCH_BACKEND={backend}; run without --reuse to build it again"
+        )
     build = (
         args.rebuild
         or not reusable
+        or built_with != backend
         or (not args.reuse and marker.get("limit_posts") != args.limit_posts)
     )
     if build:
@@ -257,10 +309,13 @@ def main() -> None:
     from ml.registry import resolve_model
     from posts.models import Post
     from search import indexes
+    from search.backends import search_backend
     from search.query import parse_query
     from search.selectors import search_posts
 
     call_command("migrate", verbosity=0, interactive=False)
+    if search_backend().name != backend:  # settings read the same variable
+        raise SystemExit(f"PLAZA_SEARCH_BACKEND={backend}: settings chose {search_backend().name}")
     import_s = build_s = None
     if build:
         name, import_s, build_s = corpus_build(args.limit_posts)
@@ -269,6 +324,7 @@ def main() -> None:
             "limit_posts": args.limit_posts,
             "generation": name,
             "posts": Post.objects.visible().count(),
+            "backend": backend,
         }
         (data_dir / MARKER).write_text(json.dumps(marker))
     generation = indexes.live_generation(fresh=True)
@@ -284,16 +340,14 @@ def main() -> None:
     client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
 
     # The baseline's objects: a plain SentenceTransformer of the same model, a flat FAISS
-    # index over the generation's own vectors, and the generation's BM25 build.
-    reader = indexes.reader_for(generation)
-    encoder = reader.encoder
+    # index over the generation's own vectors, and a BM25 build over the same posts.
+    encoder = indexes.encoder_for(generation.embed_model)
     model = SentenceTransformer(
         resolve_model(generation.embed_model).target, device=encoder.device, local_files_only=True
     )
-    vectors, vector_ids = live_vectors(reader.index)  # (n, d), (n,)
+    vectors, vector_ids, bm25 = baseline_corpus(generation, backend)  # (n, d), (n,)
     flat = faiss.IndexFlatIP(vectors.shape[1])
     flat.add(vectors)
-    bm25 = reader.bm25
 
     def raw(query: str) -> int:
         text = parse_query(query).text
@@ -366,7 +420,8 @@ def main() -> None:
     empty = sorted({QUERIES[i % len(QUERIES)] for i, n in enumerate(counted) if n == 0})
 
     print(
-        f"search latency: {posts:,} posts ({generation.embed_model}, {len(vectors):,} vectors), "
+        f"search latency, {backend} backend: {posts:,} posts ({generation.embed_model}, "
+        f"{len(vectors):,} vectors), "
         f"k={K}, {args.queries} timed queries per path ({len(QUERIES)} distinct), "
         f"{connection.vendor}, {os.cpu_count()} cores, {encoder.device} with "
         f"{torch.get_num_threads()} torch threads, DEBUG off"
@@ -405,6 +460,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "backend": backend,
                 "posts": posts,
                 "vectors": len(vectors),
                 "queries": args.queries,
