@@ -12,11 +12,13 @@ broker (PLAZA_BENCH_REDIS_URL, default redis://127.0.0.1:6379/8): the first on
 writer). Then, in this process, `generation_build_fan_out()` splits the rebuild into
 chunks of --chunk posts and this process follows the generation until it is live.
 
-Prints, per backend and W: the chunk phase (encode + write, first chunk sent to last
-chunk done) in posts/s, the finish (faiss: the one writer adds the chunks' vectors and
+Prints, per backend and W: how many chunks each worker took, the chunk phase (encode +
+write, first chunk sent to last chunk done) in posts/s, the finish (faiss: the one writer adds the chunks' vectors and
 builds BM25; postgres: HNSW and GIN over the filled table), the whole rebuild in posts/s,
 and W=2's speed-up over W=1 on the chunk phase; then one JSON line. Every worker is on
-this machine: on 2 cores, two workers share the cores that one used.
+this machine, so the cores are shared: each of W workers gets cores / W torch threads
+(OMP_NUM_THREADS, unless set), as W hosts would each have their own; a worker loads its
+encoder at its first chunk, inside the timed phase, as a freshly started worker does.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def postgres_url() -> str:
 
 def start_workers(count: int, env: dict, logs: Path) -> list[subprocess.Popen]:
     workers = []
+    env = {**env, "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS") or str(threads_for(count))}
     for n in range(count):
         queues = "index,build,default" if n == 0 else "build"
         log = (logs / f"worker-{n}.log").open("w")
@@ -76,6 +79,10 @@ def start_workers(count: int, env: dict, logs: Path) -> list[subprocess.Popen]:
             )  # fmt: skip
         )
     return workers
+
+
+def threads_for(count: int) -> int:
+    return max(1, (os.cpu_count() or 1) // count)
 
 
 def wait_ready(app, count: int, timeout: float = 180) -> None:
@@ -124,9 +131,11 @@ def main() -> None:
             )
             row = results[backend][str(count)]
             print(
-                f"{backend:8} workers={count}: chunks {row['chunk_posts_per_s']:7.1f} posts/s "
+                f"{backend:8} workers={count} x {threads_for(count)} threads: chunks "
+                f"{row['chunk_posts_per_s']:7.1f} posts/s "
                 f"({row['chunk_s']:.1f} s), finish {row['finish_s']:.1f} s, whole "
-                f"{row['posts_per_s']:7.1f} posts/s ({row['total_s']:.1f} s, {row['posts']} posts)",
+                f"{row['posts_per_s']:7.1f} posts/s ({row['total_s']:.1f} s, "
+                f"{row['posts']} posts); chunks per worker {row['chunks_per_worker']}",
                 flush=True,
             )
     print()
@@ -218,6 +227,14 @@ def child(count: int, posts: int, out: Path) -> None:
         }
     finally:
         stop(workers)
+    # Which worker took how many chunks (each logs the tasks it finished).
+    result["chunks_per_worker"] = [
+        sum(
+            "search.tasks.generation_build_chunk" in line and "succeeded" in line
+            for line in (data / f"worker-{n}.log").read_text().splitlines()
+        )
+        for n in range(count)
+    ]
     out.write_text(json.dumps(result))
 
 
