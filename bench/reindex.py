@@ -13,8 +13,9 @@ writer). Then, in this process, `generation_build_fan_out()` splits the rebuild 
 chunks of --chunk posts and this process follows the generation until it is live.
 
 Prints, per backend and W: how many chunks each worker took, the chunk phase (encode +
-write, first chunk sent to last chunk done) in posts/s, the finish (faiss: the one writer adds the chunks' vectors and
-builds BM25; postgres: HNSW and GIN over the filled table), the whole rebuild in posts/s,
+write, first chunk sent to last chunk done) in posts/s, the finish (faiss: the one writer
+adds the chunks' vectors and builds BM25; postgres: HNSW and GIN over the filled table),
+the whole rebuild in posts/s,
 and W=2's speed-up over W=1 on the chunk phase; then one JSON line. Every worker is on
 this machine, so the cores are shared: each of W workers gets cores / W torch threads
 (OMP_NUM_THREADS, unless set), as W hosts would each have their own; a worker loads its
