@@ -60,6 +60,7 @@ class IndexGenerationAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "state",
+        "backend",
         "embed_model",
         "progress",
         "last_flush_at",
@@ -67,17 +68,20 @@ class IndexGenerationAdmin(admin.ModelAdmin):
         "lag",
         "activated_at",
     ]
-    list_filter = ["state"]
+    list_filter = ["state", "backend"]
     search_fields = ["name", "embed_model"]
     readonly_fields = [
         "name",
         "state",
+        "backend",
         "embed_model",
         "dim",
         "created_at",
         "activated_at",
         "posts_total",
         "posts_done",
+        "chunks_total",
+        "chunks_done",
         "error",
         "last_flush_at",
         "last_flush_posts",
@@ -92,8 +96,24 @@ class IndexGenerationAdmin(admin.ModelAdmin):
         "reconcile_summary",
     ]
     fieldsets = [
-        (None, {"fields": ["name", "state", "embed_model", "dim", "created_at", "activated_at"]}),
-        ("Build", {"fields": ["posts_done", "posts_total", "error"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "state",
+                    "backend",
+                    "embed_model",
+                    "dim",
+                    "created_at",
+                    "activated_at",
+                ]
+            },
+        ),
+        (
+            "Build",
+            {"fields": ["posts_done", "posts_total", "chunks_done", "chunks_total", "error"]},
+        ),
         ("Index now", {"fields": ["index_figures", "reconcile_summary"]}),
         (
             "Live sync",

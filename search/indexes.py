@@ -76,7 +76,9 @@ def live_generation(*, fresh: bool = False) -> IndexGeneration | None:
     global _live
     checked, generation = _live
     if fresh or time.monotonic() - checked > LIVE_CACHE_S:
-        generation = IndexGeneration.objects.filter(state=IndexGeneration.State.LIVE).first()
+        generation = (
+            IndexGeneration.objects.served().filter(state=IndexGeneration.State.LIVE).first()
+        )
         _live = (time.monotonic(), generation)
     return generation
 

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import uuid
 from datetime import timedelta
 
@@ -27,11 +29,21 @@ class IndexQueueEntry(models.Model):
         return f"post {self.post_id} since {self.enqueued_at:%Y-%m-%d %H:%M:%S}"
 
 
-class IndexGeneration(models.Model):
-    """One complete index of the posts, built with one embedding model.
+class IndexGenerationQuerySet(models.QuerySet):
+    def served(self) -> IndexGenerationQuerySet:
+        """The generations of the configured search backend (PLAZA_SEARCH_BACKEND)."""
+        return self.filter(backend=settings.PLAZA_SEARCH_BACKEND)
 
-    Exactly one generation is live; search reads it. A rebuild (or a new embedding model)
-    fills a new generation beside the live one and swaps it in when complete.
+
+class IndexGeneration(models.Model):
+    """One complete index of the posts, built with one embedding model in one search
+    backend.
+
+    Exactly one generation per backend is live; search reads the configured backend's. A
+    rebuild (or a new embedding model) fills a new generation beside the live one and
+    swaps it in when complete. After PLAZA_SEARCH_BACKEND changes, the other backend's
+    generations are left as they were (search starts from an empty index until a
+    rebuild or reconcile fills it).
     """
 
     class State(models.TextChoices):
@@ -41,6 +53,11 @@ class IndexGeneration(models.Model):
         FAILED = "failed"
 
     name = models.SlugField(max_length=64, unique=True, help_text="Its folder under var/index/.")
+    backend = models.CharField(
+        max_length=16,
+        default="faiss",
+        help_text="The search backend holding it (PLAZA_SEARCH_BACKEND when it was made).",
+    )
     embed_model = models.CharField(max_length=300)
     dim = models.PositiveIntegerField()
     state = models.CharField(max_length=16, choices=State.choices, default=State.BUILDING)
@@ -67,11 +84,15 @@ class IndexGeneration(models.Model):
     reconciled_at = models.DateTimeField(null=True, blank=True)
     reconcile_report = models.JSONField(default=dict, blank=True)
 
+    objects = IndexGenerationQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["state"], condition=models.Q(state="live"), name="one_live_generation"
+                fields=["backend"],
+                condition=models.Q(state="live"),
+                name="one_live_generation_per_backend",
             ),
         ]
 

@@ -312,7 +312,7 @@ def index_figures() -> dict:
         "freshness_lag_s": round(max(0.0, lag), 3),
         "generation": None,
     }
-    building = IndexGeneration.objects.filter(state=IndexGeneration.State.BUILDING).first()
+    building = IndexGeneration.objects.served().filter(state=IndexGeneration.State.BUILDING).first()
     if building is not None:
         figures["building"] = {
             "name": building.name,

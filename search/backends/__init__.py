@@ -2,6 +2,7 @@
 
 from search.backends import search_backend
 backend = search_backend()      # the one PLAZA_SEARCH_BACKEND names: faiss | postgres
+search_backend(generation)      # the one holding that generation (its `backend`)
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def _backend(name: str) -> SearchBackend:
     return FaissBackend()
 
 
-def search_backend() -> SearchBackend:
-    """The configured backend (one instance per process and name)."""
-    return _backend(settings.PLAZA_SEARCH_BACKEND)
+def search_backend(generation=None) -> SearchBackend:
+    """The configured backend, or the one holding `generation` (an IndexGeneration); one
+    instance per process and name."""
+    name = generation.backend if generation is not None else settings.PLAZA_SEARCH_BACKEND
+    return _backend(name)

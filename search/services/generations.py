@@ -61,6 +61,7 @@ def generation_live_ensure() -> IndexGeneration:
     backend = search_backend()
     generation = IndexGeneration(
         name=_generation_name(model),
+        backend=backend.name,
         embed_model=model,
         dim=indexes.encoder_for(model).dim,
         state=IndexGeneration.State.LIVE,
@@ -98,6 +99,7 @@ def generation_build_start(*, model: str | None = None) -> IndexGeneration:
     with transaction.atomic():
         generation = IndexGeneration.objects.create(
             name=_generation_name(model),
+            backend=backend.name,
             embed_model=model,
             dim=encoder.dim,
             posts_total=len(ids),
@@ -131,7 +133,7 @@ def generation_build_chunk(*, chunk_id: int) -> bool:
         .order_by("id")
         .values(*POST_ROW_FIELDS)
     )
-    backend = search_backend()
+    backend = search_backend(generation)
     if rows:
         vectors = indexes.encoder_for(generation.embed_model).encode([r["text"] for r in rows])
         backend.build_write(generation, chunk.number, rows, vectors)
@@ -163,7 +165,7 @@ def generation_build_finish(*, generation_id: int) -> IndexGeneration | None:
         + [c.done_at for c in generation.chunks.all() if c.done_at is not None]
     )
     try:
-        search_backend().generation_finish(generation)
+        search_backend(generation).generation_finish(generation)
     except BaseException as exc:
         generation_build_fail(generation=generation, error=exc)
         raise
@@ -172,9 +174,9 @@ def generation_build_finish(*, generation_id: int) -> IndexGeneration | None:
         locked = IndexGeneration.objects.select_for_update().get(pk=generation.pk)
         if locked.state != IndexGeneration.State.BUILDING:
             return None
-        IndexGeneration.objects.filter(state=IndexGeneration.State.LIVE).update(
-            state=IndexGeneration.State.RETIRED
-        )
+        IndexGeneration.objects.filter(
+            backend=generation.backend, state=IndexGeneration.State.LIVE
+        ).update(state=IndexGeneration.State.RETIRED)
         IndexGeneration.objects.filter(pk=generation.pk).update(
             state=IndexGeneration.State.LIVE,
             activated_at=timezone.now(),
@@ -204,7 +206,7 @@ def generation_build_fail(*, generation: IndexGeneration, error: BaseException) 
     IndexGeneration.objects.filter(pk=generation.pk).update(
         state=IndexGeneration.State.FAILED, error=f"{type(error).__name__}: {error}"
     )
-    search_backend().generation_drop(generation)
+    search_backend(generation).generation_drop(generation)
 
 
 def generation_build(
@@ -258,7 +260,7 @@ def generation_builds_resume(*, silent_for: timedelta = timedelta(minutes=15)) -
 
     cutoff = timezone.now() - silent_for
     sent = 0
-    for generation in IndexGeneration.objects.filter(state=IndexGeneration.State.BUILDING):
+    for generation in IndexGeneration.objects.served().filter(state=IndexGeneration.State.BUILDING):
         last = max(
             [generation.created_at]
             + [c.done_at for c in generation.chunks.all() if c.done_at is not None]
@@ -279,10 +281,10 @@ def generations_prune() -> list[str]:
     """Drop the indexes of generations retired over RETIRED_KEEP ago and of failed ones."""
     removed = []
     cutoff = timezone.now() - RETIRED_KEEP
-    backend = search_backend()
     for generation in IndexGeneration.objects.filter(
         state__in=[IndexGeneration.State.RETIRED, IndexGeneration.State.FAILED]
     ):
+        backend = search_backend(generation)
         if backend.generation_exists(generation) and (
             generation.state == IndexGeneration.State.FAILED or generation.created_at < cutoff
         ):
@@ -296,9 +298,9 @@ def generation_delete(*, generations: Iterable[IndexGeneration]) -> int:
     """Delete retired or failed generations: their rows and their indexes. The live one and
     one being built are never deleted; returns how many were."""
     doomed = [g for g in generations if g.state not in {"live", "building"}]
-    backend = search_backend()
     for generation in doomed:
-        transaction.on_commit(lambda generation=generation: backend.generation_drop(generation))
+        backend = search_backend(generation)
+        transaction.on_commit(lambda g=generation, b=backend: b.generation_drop(g))
     IndexGeneration.objects.filter(pk__in=[g.pk for g in doomed]).delete()
     return len(doomed)
 
@@ -311,7 +313,7 @@ def generation_model_check() -> bool:
     model = settings.PLAZA_EMBED_MODEL
     if live is None or live.embed_model == model:
         return False
-    if IndexGeneration.objects.filter(state=IndexGeneration.State.BUILDING).exists():
+    if IndexGeneration.objects.served().filter(state=IndexGeneration.State.BUILDING).exists():
         return False
     from search.tasks.index import generation_build as generation_build_task
 

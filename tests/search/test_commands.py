@@ -84,7 +84,9 @@ def test_a_model_change_queues_one_rebuild(indexed_posts, settings, monkeypatch)
     settings.PLAZA_EMBED_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
     assert generations.generation_model_check() is True
     assert sent == [(settings.PLAZA_EMBED_MODEL,)]
-    IndexGeneration.objects.create(name="next", embed_model="x", dim=384)  # building
+    IndexGeneration.objects.create(
+        name="next", embed_model="x", dim=384, backend=search_backend().name
+    )  # building
     assert generations.generation_model_check() is False
 
 

@@ -366,3 +366,21 @@ def test_a_stalled_rebuild_is_resumed_chunk_by_chunk_and_finished_once(
     old.refresh_from_db()
     assert old.state == IndexGeneration.State.RETIRED
     assert IndexGeneration.objects.filter(state="live").get().pk == generation.pk
+
+
+def test_each_backend_has_its_own_live_generation(index_dir, settings):
+    """After PLAZA_SEARCH_BACKEND changes, the other backend's live generation is not
+    read (its index is elsewhere): search answers empty until this backend has one, and
+    one generation per backend may be live."""
+    other = "postgres" if search_backend().name == "faiss" else "faiss"
+    IndexGeneration.objects.create(
+        name="g-other", backend=other, embed_model="m", dim=384, state="live"
+    )
+    indexes.forget_live()
+    assert indexes.live_generation(fresh=True) is None
+    results = selectors.search_posts(query="anything", k=5)
+    assert results.hits == [] and results.generation is None
+    mine = IndexGeneration.objects.create(
+        name="g-mine", backend=search_backend().name, embed_model="m", dim=384, state="live"
+    )
+    assert indexes.live_generation(fresh=True) == mine

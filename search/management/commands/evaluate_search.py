@@ -124,6 +124,7 @@ class BackendCorpusIndex:
         dim = int(encode(["dimension probe"]).shape[1])
         self.generation = IndexGeneration.objects.create(
             name=f"eval-{time.time_ns()}",
+            backend=backend.name,
             embed_model=model,
             dim=dim,
             state=IndexGeneration.State.RETIRED,
