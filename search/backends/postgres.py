@@ -271,10 +271,12 @@ class PostgresBackend(SearchBackend):
 
     def stats(self, generation) -> dict:
         table = table_of(generation)
-        size = _execute("SELECT pg_total_relation_size(%s::regclass)", [table])[0][0]
-        partitions = _execute(
-            "SELECT count(*) FROM pg_inherits WHERE inhparent = %s::regclass", [table]
-        )[0][0]
+        # A partitioned table holds nothing itself: its partitions hold the rows and indexes.
+        partitions, size = _execute(
+            "SELECT count(*), coalesce(sum(pg_total_relation_size(inhrelid)), 0)"
+            " FROM pg_inherits WHERE inhparent = %s::regclass",
+            [table],
+        )[0]
         vectors = self.size(generation)
         return {
             "vectors": vectors,

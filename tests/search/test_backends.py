@@ -110,5 +110,8 @@ def test_posts_land_in_their_time_partition_and_move_with_their_time(indexed_pos
         )
         rows = cursor.fetchall()
     assert partitions == [f"{table}_202201", f"{table}_202507"]
+    stats = search_backend().stats(generation)
+    assert stats["partitions"] == 2 and stats["vectors"] == len(indexed_posts)
+    assert stats["table_bytes"] > 0  # summed over the partitions
     assert rows == [(f"{table}_202507", datetime(2025, 7, 4, 9, tzinfo=UTC))]
     assert search_backend().diff(generation) == ([], [], [])
