@@ -58,12 +58,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.scratch import scratch_database_recreate  # noqa: E402
+from bench.search_api import FILES as POST_FILES  # noqa: E402  (the shared posts)
 
-SHARED_DATA = Path(os.environ.get("PLAZA_SHARED_DATA") or REPO.parent / "shared" / "data")
-POST_FILES = [
-    SHARED_DATA / "posts" / "es-news-tweets.jsonl.gz",
-    SHARED_DATA / "posts" / "us-airline-tweets.jsonl.gz",
-]
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5433/plaza_bench"
 MARKER = ".plaza-bench-backends.json"  # a data dir holding it was made here and may be wiped
 K = 10
