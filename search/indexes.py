@@ -1,6 +1,8 @@
-"""The index generations as one process sees them: folders, encoders, readers, the writer.
+"""The index generations as one process sees them: the live one, encoders, and (for the
+`faiss` search backend) folders, readers, the writer.
 
-A generation lives in `PLAZA_DATA_DIR/index/<name>/`: `vectors/` (an ml.index
+Every backend reads the live generation (of the configured backend) and its encoder from
+here. A `faiss` generation lives in `PLAZA_DATA_DIR/index/<name>/`: `vectors/` (an ml.index
 SegmentedIndex) and `bm25/` (ml.bm25 builds, one folder per build, `current.json`
 naming the newest). The database says which generation is live (`IndexGeneration`).
 
