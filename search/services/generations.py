@@ -118,8 +118,8 @@ def generation_build_start(*, model: str | None = None) -> IndexGeneration:
 
 
 def generation_build_chunk(*, chunk_id: int) -> bool:
-    """Encode and write one chunk; returns whether it completed the set (and sent, or
-    with `inline`, left to the caller, the finish). A chunk done already is skipped."""
+    """Encode and write one chunk; returns whether it completed the set (the caller then
+    sends, or runs, the finish). A chunk done already is skipped."""
     chunk = IndexBuildChunk.objects.select_related("generation").filter(pk=chunk_id).first()
     if chunk is None or chunk.done_at is not None:
         return False
