@@ -29,14 +29,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.text import slugify
 
-from ml.embeddings import Encoder
 from posts.models import Post
 from search import indexes
-from search.backends import POST_ROW_FIELDS, SearchBackend, search_backend
+from search.backends import POST_ROW_FIELDS, search_backend
 from search.models import IndexBuildChunk, IndexGeneration, IndexQueueEntry
 
 logger = logging.getLogger(__name__)
@@ -76,13 +75,6 @@ def generation_live_ensure() -> IndexGeneration:
     except IntegrityError:  # another process made one first
         backend.generation_drop(generation)
     return indexes.live_generation(fresh=True)
-
-
-def posts_embed(
-    *, backend: SearchBackend, generation: IndexGeneration, encoder: Encoder, rows: list[dict]
-) -> None:
-    """Embed post rows (POST_ROW_FIELDS) into a generation."""
-    backend.upsert(generation, rows, encoder.encode([r["text"] for r in rows]))
 
 
 # --- rebuilds --------------------------------------------------------------------------------
@@ -160,10 +152,6 @@ def generation_build_finish(*, generation_id: int) -> IndexGeneration | None:
         return None
     if generation.chunks_done < generation.chunks_total:
         return None
-    started_at = min(
-        [generation.created_at]
-        + [c.done_at for c in generation.chunks.all() if c.done_at is not None]
-    )
     try:
         search_backend(generation).generation_finish(generation)
     except BaseException as exc:
@@ -193,11 +181,10 @@ def generation_build_finish(*, generation_id: int) -> IndexGeneration | None:
     generations_prune()
     generation.refresh_from_db()
     logger.info(
-        "generation %s is live: %d posts, model %s (chunks from %s)",
+        "generation %s is live: %d posts, model %s",
         generation.name,
         generation.posts_done,
         generation.embed_model,
-        started_at,
     )
     return generation
 
@@ -260,12 +247,9 @@ def generation_builds_resume(*, silent_for: timedelta = timedelta(minutes=15)) -
 
     cutoff = timezone.now() - silent_for
     sent = 0
-    for generation in IndexGeneration.objects.served().filter(state=IndexGeneration.State.BUILDING):
-        last = max(
-            [generation.created_at]
-            + [c.done_at for c in generation.chunks.all() if c.done_at is not None]
-        )
-        if last > cutoff:
+    building = IndexGeneration.objects.served().filter(state=IndexGeneration.State.BUILDING)
+    for generation in building.annotate(last_done=Max("chunks__done_at")):
+        if max(generation.created_at, generation.last_done or generation.created_at) > cutoff:
             continue
         if generation.chunks_done >= generation.chunks_total:
             finish_task.apply_async((generation.pk,))

@@ -8,71 +8,30 @@ files (WhiteNoise) and searches."""
 from __future__ import annotations
 
 import json
-import os
 import queue
-import socket
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 
 import pytest
 import requests
 from django.utils import timezone
 
 from search.models import Answer
-from tests.integration.workers import database_url
+from tests.integration.workers import WebServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-REPO = Path(__file__).resolve().parents[2]
 READERS = 12  # more streams than one worker has threads for sync views by default
 WAIT_S = 60  # liveness bound for each step; the steps take well under a second
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
-    port = _free_port()
-    log = tmp_path / "gunicorn.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url(),
-        "PLAZA_DATA_DIR": str(tmp_path),
-        "PLAZA_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py"],
-        cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    web = WebServer(tmp_path)
     try:
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            try:
-                if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not come up\n{log.read_text()[-4000:]}")
-            time.sleep(0.3)
-        yield url
+        web.wait_ready(WAIT_S)
+        yield web.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        web.stop()
 
 
 def _follow(url: str, token: str, events: queue.Queue) -> None:

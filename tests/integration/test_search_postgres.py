@@ -6,20 +6,14 @@ over both workers."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import requests
 
 from posts.models import Post
 from search.models import IndexBuildChunk, IndexGeneration, IndexQueueEntry
-from tests.integration.workers import REPO, Worker, database_url, wait_for
+from tests.integration.workers import WebServer, Worker, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -36,55 +30,6 @@ TOPICS = [
     ("es", "Las focas toman el sol en el muelle del ferry"),
     ("es", "Una panadería nueva vende pan de masa madre junto al río"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class WebServer:
-    """`gunicorn -c config/gunicorn.py` with a data folder of its own (a separate host)."""
-
-    def __init__(self, folder: Path):
-        folder.mkdir(parents=True, exist_ok=True)
-        self.folder = folder
-        self.log = folder / "gunicorn.log"
-        port = _free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": database_url(),
-            "PLAZA_DATA_DIR": str(folder),
-            "PLAZA_BIND": f"127.0.0.1:{port}",
-            "WEB_CONCURRENCY": "1",
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py"],
-            cwd=REPO, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=5).status_code == 200:
-                    return
-            except requests.RequestException:  # not listening yet, or busy starting
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not come up\n{self.log.read_text()[-4000:]}")
-            time.sleep(0.3)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture

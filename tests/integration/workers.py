@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import requests
 from celery import Celery
 from django.db import connection
 
@@ -130,3 +132,53 @@ def wait_for(predicate, timeout: float, worker: Worker) -> None:
         if worker.process.poll() is not None:
             pytest.fail(f"the worker exited\n--- worker log ---\n{worker.output()}")
         time.sleep(0.2)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class WebServer:
+    """`gunicorn -c config/gunicorn.py` (one worker process) on the test database, with a
+    data folder of its own (a separate host), on a free loopback port."""
+
+    def __init__(self, folder: Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.log = folder / "gunicorn.log"
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": database_url(),
+            "PLAZA_DATA_DIR": str(folder),
+            "PLAZA_BIND": f"127.0.0.1:{port}",
+            "WEB_CONCURRENCY": "1",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py"],
+            cwd=REPO, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:  # not listening yet, or busy starting
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"gunicorn did not come up\n{self.log.read_text()[-4000:]}")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
