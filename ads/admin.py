@@ -38,7 +38,7 @@ class AdvertiserAdmin(admin.ModelAdmin):
 class CampaignAdmin(admin.ModelAdmin):
     list_display = ["name", "advertiser", "product", "language", "category", "created_at"]
     list_filter = ["language", "category", "advertiser"]
-    search_fields = ["name", "product", "description", "advertiser__name"]
+    search_fields = ["name", "product", "description", "own_headline", "advertiser__name"]
     autocomplete_fields = ["advertiser"]
     readonly_fields = ["created_by", "created_at", "updated_at"]
 
@@ -52,6 +52,7 @@ class AdapterAdmin(admin.ModelAdmin):
         "industry",
         "advertiser",
         "base_model",
+        "tasks",
         "eval_loss",
         "base_eval_loss",
         "dataset_size",
@@ -64,6 +65,7 @@ class AdapterAdmin(admin.ModelAdmin):
         "dataset_hash",
         "dataset_size",
         "metrics",
+        "tasks",  # what its training run wrote; drafting reads it
         "path",
         "size_bytes",
         "created_at",

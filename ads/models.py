@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -68,6 +68,10 @@ class Membership(models.Model):
         return f"{self.user} in {self.advertiser} ({self.role})"
 
 
+# The longest post text an advertiser may give a brief to rewrite (characters).
+OWN_BODY_MAX_LENGTH = 1000
+
+
 class Campaign(models.Model):
     """A brief: what is advertised, to whom, how, and what must never be said."""
 
@@ -95,6 +99,17 @@ class Campaign(models.Model):
         blank=True,
         help_text="The regulated category the ads fall in, if any.",
     )
+    # The advertiser's own text ("rewrite my text"): drafting writes variations of it.
+    own_headline = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Your own headline: Plaza drafts variations of it that keep its facts.",
+    )
+    own_body = models.TextField(
+        blank=True,
+        validators=[MaxLengthValidator(OWN_BODY_MAX_LENGTH)],
+        help_text="Your own post text: Plaza drafts variations of it that keep its facts.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -106,6 +121,11 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.advertiser})"
+
+
+def default_adapter_tasks() -> list[str]:
+    """An adapter's tasks when its run did not say: the headline prompt alone."""
+    return ["headline"]
 
 
 class Adapter(models.Model):
@@ -136,6 +156,8 @@ class Adapter(models.Model):
     dataset_hash = models.CharField(max_length=64, blank=True)  # of the training snapshot
     dataset_size = models.PositiveIntegerField(default=0)  # training examples
     metrics = models.JSONField(default=dict, blank=True)  # eval loss, perplexity, base's
+    # The prompts it was trained on: a subset of "headline", "body", "rewrite".
+    tasks = models.JSONField(default=default_adapter_tasks, blank=True)
     path = models.CharField(max_length=500, blank=True)  # PEFT folder under the data dir
     size_bytes = models.PositiveBigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CANDIDATE)
