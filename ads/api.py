@@ -36,7 +36,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ads import briefs, selectors
-from ads.models import AdCreative, Advertiser, Campaign, DraftJob, RegulatedCategory
+from ads.models import (
+    OWN_BODY_MAX_LENGTH,
+    AdCreative,
+    Advertiser,
+    Campaign,
+    DraftJob,
+    RegulatedCategory,
+)
 from ads.services import campaigns, drafting, review
 from ops.api_contract import (
     FORM_PARSERS,
@@ -79,6 +86,8 @@ def campaign_data(campaign: Campaign) -> dict:
         "landing_url": campaign.landing_url,
         "banned_terms": campaign.banned_terms,
         "category": campaign.category,
+        "own_headline": campaign.own_headline,
+        "own_body": campaign.own_body,
         "created_at": campaign.created_at.isoformat(),
     }
 
@@ -190,11 +199,24 @@ class CampaignSerializer(serializers.ModelSerializer):
     category = serializers.ChoiceField(
         choices=RegulatedCategory.choices, required=False, allow_blank=True
     )
+    own_headline = StrictCharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="Your own headline, if any: Plaza drafts variations of it that keep its facts.",
+    )
+    own_body = StrictCharField(
+        max_length=OWN_BODY_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        help_text="Your own post text, if any: Plaza drafts variations of it that keep its facts.",
+    )
 
     class Meta:
         model = Campaign
         fields = ["advertiser", "name", "product", "description", "audience", "tone", "language",
-                  "objective", "keywords", "landing_url", "banned_terms", "category"]  # fmt: skip
+                  "objective", "keywords", "landing_url", "banned_terms", "category",
+                  "own_headline", "own_body"]  # fmt: skip
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -264,6 +286,8 @@ class CampaignOutSerializer(serializers.Serializer):
     landing_url = serializers.CharField()
     banned_terms = serializers.ListField(child=serializers.CharField())
     category = serializers.ChoiceField(choices=RegulatedCategory.choices)
+    own_headline = serializers.CharField(help_text="The advertiser's own headline, or empty.")
+    own_body = serializers.CharField(help_text="The advertiser's own post text, or empty.")
     created_at = serializers.DateTimeField()
 
 

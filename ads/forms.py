@@ -8,9 +8,10 @@ from django.conf import settings
 from django.contrib.auth.validators import UnicodeUsernameValidator
 
 from ads import selectors
-from ads.models import Advertiser, Campaign, Membership
+from ads.models import OWN_BODY_MAX_LENGTH, Advertiser, Campaign, Membership
 
 MAX_DATASET_BYTES = 20 * 1024 * 1024
+OWN_TEXT_HINT = "Plaza drafts variations that keep your facts."
 
 
 class TrainingRunForm(forms.Form):
@@ -61,9 +62,20 @@ class TrainingRunForm(forms.Form):
 
 
 class CampaignForm(forms.ModelForm):
-    """A brief. Keywords and banned terms are typed one per line or comma-separated."""
+    """A brief. Keywords and banned terms are typed one per line or comma-separated; the
+    advertiser's own headline and post text, both optional, are drafted into variations."""
 
     landing_url = forms.URLField(required=False, assume_scheme="https")
+    # The hint under the headline covers both fields: one line, said once.
+    own_headline = forms.CharField(
+        required=False, max_length=200, label="Your headline (optional)", help_text=OWN_TEXT_HINT
+    )
+    own_body = forms.CharField(
+        required=False,
+        max_length=OWN_BODY_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Your post text (optional)",
+    )
     keywords = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     banned_terms = forms.CharField(
         required=False,
@@ -73,7 +85,7 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = ["advertiser", "name", *Campaign.BRIEF_FIELDS]
+        fields = ["advertiser", "name", *Campaign.BRIEF_FIELDS, "own_headline", "own_body"]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, user, **kwargs):
