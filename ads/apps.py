@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.core import checks
+from django.db.models.signals import post_migrate
 
 
 class AdsConfig(AppConfig):
@@ -16,6 +17,19 @@ class AdsConfig(AppConfig):
         # The ops page and /metrics list and count these jobs.
         jobs_register(kind="drafts", label="Ad drafts", report=draft_jobs_report)
         jobs_register(kind="training", label="Training runs", report=training_runs_report)
+        # A fresh install drafts with the adapter Plaza ships (ads.services.default_adapter).
+        post_migrate.connect(install_default_adapter, sender=self)
+
+
+def install_default_adapter(sender, apps, using, **kwargs) -> None:
+    """post_migrate: the shipped default adapter's row, made once per database."""
+    from ads.services.default_adapter import default_adapter_install
+
+    try:
+        adapter_model = apps.get_model("ads", "Adapter")
+    except LookupError:  # migrated back before the ads tables
+        return
+    default_adapter_install(adapter_model=adapter_model, using=using)
 
 
 def check_ad_limits(app_configs=None, **kwargs) -> list[checks.CheckMessage]:

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from ads.creative.categories import CategoryDecision, brief_category
 from ads.creative.check import Creative, check_creative
+from ads.creative.faithful import BriefFacts, check_faithful
 from ads.creative.limits import CreativeLimits
 from ads.models import Campaign, RegulatedCategory
 
@@ -54,11 +55,14 @@ class Brief:
     banned_terms: tuple[str, ...] = ()
     category: str = ""
     industry: str = ""
+    own_headline: str = ""  # the advertiser's own text: drafts are variations of it
+    own_body: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.description, str) or len(self.description.split()) < 2:
             raise BriefError("description: say what the product is, in a few words at least")
-        for name in ("product", "audience", "tone", "language", "objective", "landing_url"):
+        for name in ("product", "audience", "tone", "language", "objective", "landing_url",
+                     "own_headline", "own_body"):  # fmt: skip
             if not isinstance(getattr(self, name), str):
                 raise BriefError(f"{name}: expected a string")
         for name in ("keywords", "banned_terms"):
@@ -83,6 +87,8 @@ class Brief:
             banned_terms=_strings(campaign.banned_terms),
             category=campaign.category,
             industry=campaign.advertiser.industry,
+            own_headline=campaign.own_headline,
+            own_body=campaign.own_body,
         )
 
     @classmethod
@@ -111,6 +117,18 @@ class Brief:
         """Everything the brief says, for the category detector."""
         return _brief_text(self.product, self.description, self.audience, self.keywords)
 
+    @property
+    def facts(self) -> BriefFacts:
+        """What a draft may say: the brief's facts, the advertiser's own text included."""
+        return BriefFacts.of(
+            product=self.product,
+            description=self.description,
+            language=self.language,
+            audience=self.audience,
+            keywords=self.keywords,
+            own_text=(self.own_headline, self.own_body),
+        )
+
 
 def _strings(value) -> tuple[str, ...]:
     """A JSON list of strings (keywords, banned terms); anything else reads as empty."""
@@ -138,12 +156,27 @@ def campaign_decision(campaign: Campaign) -> CategoryDecision:
 
 def creative_checks(*, campaign: Campaign, headline: str, body: str, cta: str) -> dict:
     """Every hard check on a creative as a person wrote it (an edit): the report as a dict
-    with `passed`, `needs_review` and `checks`."""
+    with `passed`, `needs_review` and `checks`, and the faithfulness checks beside them
+    (`faithful`, `faithfulness`): advice for a person's text, never a refusal."""
+    creative = Creative(headline=headline, body=body, cta=cta)
     report = check_creative(
-        Creative(headline=headline, body=body, cta=cta),
+        creative,
         limits=limits(),
         banned_terms=_strings(campaign.banned_terms),
         landing_url=campaign.landing_url,
         category=campaign_decision(campaign),
     )
-    return report.as_dict()
+    try:
+        facts = Brief.from_campaign(campaign).facts
+    except BriefError:  # a brief too thin to draft from is too thin to check against
+        return report.as_dict()
+    return report.as_dict() | faithfulness_dict(check_faithful(creative, facts))
+
+
+def faithfulness_dict(results: Mapping) -> dict:
+    """The faithfulness checks as the `checks` JSON keeps them."""
+    return {
+        "faithful": all(r.ok for r in results.values()),
+        "unfaithful": [name for name, r in results.items() if not r.ok],
+        "faithfulness": {name: r.as_dict() for name, r in results.items()},
+    }

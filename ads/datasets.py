@@ -1,14 +1,18 @@
-"""Training data for ad adapters: rows from CSV files (and, later, approved creatives),
-cleaned, de-duplicated, split reproducibly into train and eval, and turned into
-prompt → completion examples with the prompt drafting uses.
+"""Training data for ad adapters: rows from CSV files and approved creatives, cleaned,
+de-duplicated, split reproducibly into train and eval, and turned into prompt → completion
+examples with the prompts drafting uses (ads.prompts).
 
     dataset = dataset_from_csv(Path("slogans.csv"))   # Dataset(train, eval, errors, ...)
     dataset.errors                                    # ["slogans.csv:12: output: empty"]
-    examples = [row.example() for row in dataset.train]
+    dataset.train_examples()                          # headlines, posts and rewrites
+    dataset.tasks                                     # ("headline", "body", "rewrite")
 
-A CSV needs the columns `desc` (what the product is) and `output` (the real headline or
-creative); `industry`, `type` and `weight` are optional. A bad row is reported with its line and
-field and left out; the good rows beside it are kept.
+A CSV needs the columns `desc` (what the product is) and `output` (the real headline);
+`product`, `keywords` (separated by ";"), `language`, `body` (the post under the
+headline), `industry`, `type` and `weight` are optional. A row with a body also teaches
+the post; two rows of one brief (same product and description) teach rewriting one's
+text into the other's. A bad row is reported with its line and field and left out; the
+good rows beside it are kept.
 """
 
 from __future__ import annotations
@@ -20,13 +24,17 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ads.prompts import headline_prompt
+from ads.prompts import body_prompt, headline_prompt
 from ml.lora import Example
 
 REQUIRED_COLUMNS = ("desc", "output")
+COLUMNS = ("desc", "output", "product", "keywords", "language", "body", "industry", "type",
+           "weight")  # fmt: skip
 DESC_CHARS = (20, 1000)  # a description shorter says too little; longer, a page pasted in
 OUTPUT_CHARS = (3, 120)  # a headline; longer ones are paragraphs, not headlines
+BODY_CHARS = (20, 600)  # a post under the headline
 EVAL_PERCENT = 10
+TASKS = ("headline", "body", "rewrite")
 
 
 class DatasetError(ValueError):
@@ -36,16 +44,49 @@ class DatasetError(ValueError):
 @dataclass(frozen=True)
 class Row:
     desc: str
-    output: str
+    output: str  # the headline
     industry: str = ""
     type: str = ""
     weight: float = 1.0  # how many times it counts (creatives: by CTR)
+    product: str = ""
+    keywords: tuple[str, ...] = ()
+    language: str = "en"
+    body: str = ""  # the post under the headline, when the row has one
+
+    @property
+    def brief(self) -> dict:
+        return {
+            "description": self.desc,
+            "product": self.product,
+            "keywords": self.keywords,
+            "industry": self.industry,
+            "language": self.language,
+        }
 
     def example(self) -> Example:
-        return Example(
-            prompt=headline_prompt(description=self.desc, industry=self.industry),
-            completion=" " + self.output,
-        )
+        """The headline example: the drafting prompt, the headline as the completion."""
+        return Example(prompt=headline_prompt(**self.brief), completion=" " + self.output)
+
+    def examples(self) -> list[Example]:
+        """The headline example, and the post's under it when the row has a body."""
+        examples = [self.example()]
+        if self.body:
+            prompt = body_prompt(**self.brief, headline=self.output)
+            examples.append(Example(prompt=prompt, completion=" " + self.body))
+        return examples
+
+    def rewrite_examples(self, other: Row) -> list[Example]:
+        """Rewriting `other`'s text (the same brief's) into this row's."""
+        examples = [
+            Example(
+                prompt=headline_prompt(**self.brief, original=other.output),
+                completion=" " + self.output,
+            )
+        ]
+        if self.body and other.body:
+            prompt = body_prompt(**self.brief, headline=self.output, original=other.body)
+            examples.append(Example(prompt=prompt, completion=" " + self.body))
+        return examples
 
 
 @dataclass
@@ -65,12 +106,46 @@ class Dataset:
                 digest.update(f"{part}\t{row.desc}\t{row.output}\t{row.weight}\n".encode())
         return digest.hexdigest()
 
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """What an adapter trained on this set learns to write."""
+        rows = self.train + self.eval
+        learned = {"headline"}
+        if any(row.body for row in rows):
+            learned.add("body")
+        if any(_rewrite_pairs(rows)):
+            learned.add("rewrite")
+        return tuple(task for task in TASKS if task in learned)
+
     def train_examples(self) -> list[Example]:
-        """Each row once per whole unit of weight (at least once)."""
-        return [row.example() for row in self.train for _ in range(max(1, round(row.weight)))]
+        """Each row's examples once per whole unit of weight (at least once), then the
+        rewrites between rows of one brief."""
+        return _examples(self.train, weighted=True)
 
     def eval_examples(self) -> list[Example]:
-        return [row.example() for row in self.eval]
+        return _examples(self.eval, weighted=False)
+
+
+def _rewrite_pairs(rows: list[Row]):
+    """(row, another row of the same brief) for every ordered pair."""
+    briefs: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        briefs.setdefault((_fold(row.product), _fold(row.desc)), []).append(row)
+    for group in briefs.values():
+        for row in group:
+            for other in group:
+                if other is not row and _fold(other.output) != _fold(row.output):
+                    yield row, other
+
+
+def _examples(rows: list[Row], *, weighted: bool) -> list[Example]:
+    examples = []
+    for row in rows:
+        times = max(1, round(row.weight)) if weighted else 1
+        examples += row.examples() * times
+    for row, other in _rewrite_pairs(rows):
+        examples += row.rewrite_examples(other)
+    return examples
 
 
 def _clean(text: str) -> str:
@@ -121,7 +196,7 @@ def rows_from_csv(path: Path) -> tuple[list[Row], list[str]]:
             if missing:
                 raise DatasetError(
                     f"{path}: missing column(s) {', '.join(missing)}; "
-                    f"a training CSV has desc and output (industry and type optional)"
+                    f"a training CSV has desc and output ({', '.join(COLUMNS[2:])} optional)"
                 )
             for record in reader:
                 line = reader.line_num
@@ -132,6 +207,10 @@ def rows_from_csv(path: Path) -> tuple[list[Row], list[str]]:
                     industry=_clean(record.get("industry")),
                     type=_clean(record.get("type")),
                     weight=weight,
+                    product=_clean(record.get("product")),
+                    keywords=_keywords(record.get("keywords")),
+                    language=_clean(record.get("language")).lower() or "en",
+                    body=_clean(record.get("body")),
                 )
                 problem = problem or _row_problem(row)
                 if problem:
@@ -158,13 +237,20 @@ def _weight(value: str | None) -> tuple[float, str | None]:
     return weight, None
 
 
+def _keywords(value: str | None) -> tuple[str, ...]:
+    return tuple(k for k in (_clean(part) for part in (value or "").split(";")) if k)
+
+
 def rows_to_csv(rows: list[Row]) -> str:
     """Rows as a training CSV (with weights) that rows_from_csv reads back."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["desc", "output", "industry", "type", "weight"])
+    writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow([row.desc, row.output, row.industry, row.type, row.weight])
+        writer.writerow(
+            [row.desc, row.output, row.product, "; ".join(row.keywords), row.language,
+             row.body, row.industry, row.type, row.weight]
+        )  # fmt: skip
     return out.getvalue()
 
 
@@ -177,6 +263,10 @@ def _row_problem(row: Row) -> str | None:
             return f"{name}: empty"
         if not low <= len(value) <= high:
             return f"{name}: {len(value)} characters, expected {low} to {high}"
+    if row.body and not BODY_CHARS[0] <= len(row.body) <= BODY_CHARS[1]:
+        return f"body: {len(row.body)} characters, expected {BODY_CHARS[0]} to {BODY_CHARS[1]}"
+    if not (row.language.isascii() and row.language.isalpha() and 2 <= len(row.language) <= 3):
+        return f"language: {row.language!r} is not a language code such as en or es"
     return None
 
 
@@ -186,6 +276,9 @@ def dataset_from_csv(path: Path, *, eval_percent: int = EVAL_PERCENT) -> Dataset
 
 
 DEMO_CSV = Path(__file__).resolve().parent / "demo" / "creatives.csv"
+# Plaza's own writing, English and Spanish briefs with headlines and posts: what the
+# shipped default adapter is trained on (`train_adapter --dataset default`).
+DEFAULT_SET_CSV = Path(__file__).resolve().parent / "demo" / "adapter_set.csv"
 
 
 CTR_PRIOR_IMPRESSIONS = 200  # a creative's CTR is pulled toward the mean by this much data
@@ -201,6 +294,10 @@ class CreativeRecord:
     industry: str
     impressions: int
     clicks: int
+    body: str = ""
+    product: str = ""
+    keywords: tuple[str, ...] = ()
+    language: str = "en"
 
 
 def rows_from_creatives(records: list[CreativeRecord]) -> list[Row]:
@@ -223,6 +320,10 @@ def rows_from_creatives(records: list[CreativeRecord]) -> list[Row]:
             industry=_clean(record.industry),
             type="creative",
             weight=round(weight, 3),
+            product=_clean(record.product),
+            keywords=tuple(_clean(k) for k in record.keywords if _clean(k)),
+            language=_clean(record.language) or "en",
+            body=_clean(record.body),
         )
         if _row_problem(row) is None:
             rows.append(row)

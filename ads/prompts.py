@@ -1,86 +1,188 @@
 """The prompts ad models see, one place for training and drafting: an adapter learns the
 exact text it is later asked with.
 
-    headline_prompt(description="Project boards for small teams", industry="internet")
-    # "Write an ad headline.\\nProduct: Project boards for small teams\\n"
+    headline_prompt(product="Teamboard", description="Project boards for small teams",
+                    keywords=("boards",), industry="internet")
+    # "Write an ad headline in English.\\nProduct: Teamboard\\n"
+    # "Description: Project boards for small teams\\nKeywords: boards\\n"
     # "Industry: internet\\nHeadline:"
+    body_prompt(..., headline="Plan Together")          # "...\\nHeadline: Plan Together\\nPost:"
+    headline_prompt(..., original="Their own headline")  # "Rewrite this ad headline ..."
 
-Plain text, not a chat template: the ad base model is a base (not instruct) model, and the
-completion (" " + the headline) is all the loss is computed on.
+The brief's own words (product, keywords) are in the prompt for the model to copy; the
+task line names the brief's language. Plain text, not a chat template: the ad base model
+is a base (not instruct) model, and the completion (" " + the text) is all the loss is
+computed on. The base model alone (no adapter, or an adapter not trained on a task) is
+asked after worked examples in the same format (`with_examples`): a base model continues
+a pattern far more reliably than it follows an instruction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-def headline_prompt(*, description: str, industry: str = "") -> str:
-    lines = ["Write an ad headline.", f"Product: {' '.join(description.split())}"]
-    if industry.strip():
-        lines.append(f"Industry: {industry.strip()}")
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, code or "English")
+
+
+@dataclass(frozen=True)
+class PromptBrief:
+    """What every prompt states about the product."""
+
+    description: str
+    product: str = ""
+    keywords: Sequence[str] = ()
+    industry: str = ""
+    language: str = "en"
+
+    def lines(self) -> list[str]:
+        lines = []
+        if self.product.strip():
+            lines.append(f"Product: {_one_line(self.product)}")
+        lines.append(f"Description: {_one_line(self.description)}")
+        keywords = [_one_line(k) for k in self.keywords if k.strip()]
+        if keywords:
+            lines.append(f"Keywords: {', '.join(keywords)}")
+        if self.industry.strip():
+            lines.append(f"Industry: {_one_line(self.industry)}")
+        return lines
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def headline_prompt(
+    *,
+    description: str,
+    product: str = "",
+    keywords: Sequence[str] = (),
+    industry: str = "",
+    language: str = "en",
+    original: str = "",
+) -> str:
+    """The headline prompt; with `original` (the advertiser's own headline), a rewrite."""
+    brief = PromptBrief(description, product, tuple(keywords), industry, language)
+    return _headline(brief, original)
+
+
+def _headline(brief: PromptBrief, original: str = "") -> str:
+    name = language_name(brief.language)
+    if original.strip():
+        lines = [f"Rewrite this ad headline in {name}, keeping its facts.", *brief.lines()]
+        lines.append(f"Original: {_one_line(original)}")
+    else:
+        lines = [f"Write an ad headline in {name}.", *brief.lines()]
     lines.append("Headline:")
     return "\n".join(lines)
 
 
+def body_prompt(
+    *,
+    description: str,
+    headline: str,
+    product: str = "",
+    keywords: Sequence[str] = (),
+    industry: str = "",
+    language: str = "en",
+    audience: str = "",
+    tone: str = "",
+    original: str = "",
+) -> str:
+    """The post under a headline; with `original` (the advertiser's own post), a rewrite."""
+    brief = PromptBrief(description, product, tuple(keywords), industry, language)
+    return _body(brief, headline, audience=audience, tone=tone, original=original)
+
+
+def _body(
+    brief: PromptBrief, headline: str, *, audience: str = "", tone: str = "", original: str = ""
+) -> str:
+    name = language_name(brief.language)
+    if original.strip():
+        lines = [f"Rewrite this ad post in {name}, keeping its facts.", *brief.lines()]
+    else:
+        lines = [f"Write a short ad post in {name}.", *brief.lines()]
+    lines += [f"{label}: {_one_line(v)}" for label, v in (("Audience", audience), ("Tone", tone))
+              if v.strip()]  # fmt: skip
+    lines.append(f"Headline: {_one_line(headline)}")
+    if original.strip():
+        lines.append(f"Original: {_one_line(original)}")
+    lines.append("Post:")
+    return "\n".join(lines)
+
+
 def product_text(*, product: str = "", description: str) -> str:
-    """What a brief's product is, as training rows describe it: the name, then what it does."""
-    description = " ".join(description.split())
-    product = " ".join(product.split())
+    """A product and its description as one line: the name, then what it does."""
+    description = _one_line(description)
+    product = _one_line(product)
     if product and product.casefold() not in description.casefold():
         return f"{product}: {description}"
     return description
 
 
-# Worked examples for a model that has not learned the format (the base model alone, and
-# the post under a headline, which adapters are not trained on): a base model continues a
-# pattern far more reliably than it follows an instruction.
-HEADLINE_EXAMPLES = (
-    ("A budgeting app that sorts your spending and warns you before a bill is due.",
-     "internet", "Know Where Every Euro Goes"),
-    ("Waterproof rain jackets for cyclists, with reflective seams and a packable hood.",
-     "apparel", "Ride Dry, Be Seen"),
-)  # fmt: skip
-BODY_EXAMPLES = {
+# Worked examples for the base model alone, per language: (brief, headline, post, another
+# headline, another post). Facts only from the brief, the product named as it is written.
+EXAMPLES = {
     "en": (
-        ("A reusable steel water bottle that keeps drinks cold for 24 hours.",
-         "Cold Water, All Day Long",
-         "Ice-cold water from morning to night, in a bottle that fits your bag. "
-         "Refill it, don't throw it away."),
-        ("Online piano lessons for adult beginners, 15 minutes a day.",
-         "Play Your First Song This Month",
-         "Always wanted to play? Short daily lessons take you from your first notes to "
-         "a full song, at your own pace."),
+        (PromptBrief("A budgeting app that sorts your spending and warns you before a bill is due.",
+                     "Pennywise", ("budget", "bills"), "internet", "en"),
+         "Pennywise Sorts Your Spending for You",
+         "See where your spending goes. Pennywise warns you before a bill is due, "
+         "so nothing catches you out.",
+         "Know Every Bill Before It Is Due",
+         "Pennywise sorts your spending by itself and sends a warning before each bill."),
+        (PromptBrief("A reusable steel water bottle that keeps drinks cold for 24 hours.",
+                     "Glacier Flask", ("reusable", "cold"), "consumer goods", "en"),
+         "Cold Water for 24 Hours with Glacier Flask",
+         "Fill your Glacier Flask in the morning and your water is still cold tonight. "
+         "Steel, reusable, made to go everywhere with you.",
+         "Glacier Flask Keeps Your Drinks Cold",
+         "A reusable steel bottle that keeps water cold for 24 hours, from the gym to the office."),
     ),
     "es": (
-        ("Una botella de acero reutilizable que mantiene el agua fría 24 horas.",
-         "Agua fría todo el día",
-         "Agua helada de la mañana a la noche, en una botella que cabe en tu bolso. "
-         "Rellénala, no la tires."),
-        ("Clases de piano en línea para adultos principiantes, 15 minutos al día.",
-         "Toca tu primera canción este mes",
-         "¿Siempre quisiste tocar? Lecciones cortas cada día te llevan de las primeras "
-         "notas a una canción entera, a tu ritmo."),
+        (PromptBrief("Clases de piano en línea para adultos principiantes, 15 minutos al día.",
+                     "Tecla Fácil", ("piano", "principiantes"), "e-learning", "es"),
+         "Aprende piano con Tecla Fácil",
+         "Clases en línea para adultos que empiezan de cero: 15 minutos al día y a tu ritmo.",
+         "¿Quieres tocar el piano? Empieza hoy",
+         "Tecla Fácil te guía desde las primeras notas con clases cortas de 15 minutos al día."),
+        (PromptBrief("Una botella de acero reutilizable que mantiene el agua fría 24 horas.",
+                     "Glaciar", ("reutilizable", "fría"), "consumer goods", "es"),
+         "Agua fría todo el día con Glaciar",
+         "Llena tu botella Glaciar por la mañana y el agua sigue fría 24 horas después. "
+         "De acero y reutilizable.",
+         "Tu agua, fría durante 24 horas",
+         "Glaciar es una botella de acero reutilizable que cabe en tu bolso y mantiene "
+         "el agua fría."),
     ),
 }  # fmt: skip
 
 
-def headline_prompt_with_examples(*, description: str, industry: str = "") -> str:
-    """The headline prompt after worked examples in the same format, for the base model
-    alone (an adapter is asked with the exact training prompt, headline_prompt)."""
-    shown = [f"{headline_prompt(description=d, industry=i)} {h}" for d, i, h in HEADLINE_EXAMPLES]
-    return "\n\n".join([*shown, headline_prompt(description=description, industry=industry)])
+def _examples(language: str):
+    return EXAMPLES.get(language, EXAMPLES["en"])
 
 
-def body_prompt(
-    *, description: str, headline: str, audience: str = "", tone: str = "", language: str = "en"
-) -> str:
-    """The post under a headline, after two worked examples in the brief's language."""
-    examples = BODY_EXAMPLES.get(language, BODY_EXAMPLES["en"])
-    blocks = [_body_block(d, h, {}) + f" {post}" for d, h, post in examples]
-    blocks.append(_body_block(description, headline, {"Audience": audience, "Tone": tone}))
-    return "\n\n".join(blocks)
+def headline_prompt_with_examples(**fields) -> str:
+    """headline_prompt after worked examples in the brief's language, for the base model."""
+    language = fields.get("language", "en")
+    original = fields.get("original", "")
+    shown = [
+        f"{_headline(ex, other if original else '')} {headline}"
+        for ex, headline, _, other, _ in _examples(language)
+    ]
+    return "\n\n".join([*shown, headline_prompt(**fields)])
 
 
-def _body_block(description: str, headline: str, extra: dict[str, str]) -> str:
-    lines = ["Write a short ad post.", f"Product: {' '.join(description.split())}"]
-    lines += [f"{label}: {' '.join(v.split())}" for label, v in extra.items() if v.strip()]
-    lines += [f"Headline: {' '.join(headline.split())}", "Post:"]
-    return "\n".join(lines)
+def body_prompt_with_examples(**fields) -> str:
+    """body_prompt after worked examples in the brief's language, for the base model."""
+    language = fields.get("language", "en")
+    original = fields.get("original", "")
+    shown = [
+        f"{_body(ex, headline, original=other_post if original else '')} {post}"
+        for ex, headline, post, _, other_post in _examples(language)
+    ]
+    return "\n\n".join([*shown, body_prompt(**fields)])

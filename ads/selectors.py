@@ -20,7 +20,6 @@ from ads.models import (
     Membership,
     TrainingRun,
 )
-from ads.prompts import product_text
 from ops.registry import JobRow, JobsReport
 
 
@@ -152,7 +151,7 @@ def campaign_creatives(*, campaign: Campaign, status: str | None = None) -> Quer
 
 def approved_creative_records(*, advertiser: Advertiser | None) -> list[CreativeRecord]:
     """Approved creatives (the advertiser's, or everyone's) as training records: the
-    product text they were written for, the headline, its industry and performance."""
+    brief they were written for, the headline and post, its industry and performance."""
     approved = AdCreative.objects.filter(status=AdCreative.Status.APPROVED).select_related(
         "campaign__advertiser"
     )
@@ -160,11 +159,15 @@ def approved_creative_records(*, advertiser: Advertiser | None) -> list[Creative
         approved = approved.filter(campaign__advertiser=advertiser)
     return [
         CreativeRecord(
-            desc=product_text(product=c.campaign.product, description=c.campaign.description),
+            desc=c.campaign.description,
             headline=c.headline,
             industry=c.campaign.advertiser.industry,
             impressions=c.impressions,
             clicks=c.clicks,
+            body=c.body,
+            product=c.campaign.product,
+            keywords=tuple(k for k in c.campaign.keywords or () if isinstance(k, str)),
+            language=c.campaign.language,
         )
         for c in approved
     ]

@@ -111,17 +111,21 @@ def rank(
     repairs: Sequence[Sequence[str]] | None = None,
     limits: CreativeLimits = DEFAULT_LIMITS,
     landing_url: str = "",
+    relevance: Sequence[float] | None = None,
 ) -> list[tuple[int, float, list[str]]]:
     """Candidates best first, as (index, score, reasons); each reason says what it added.
 
-    Points: the product named (+2), brief keywords used (+1 each, up to 3), a headline of
+    Points: the product named as the brief writes it, case included (+2), relevance to
+    the brief (cosine of the retrieval encoder's vectors, times 3), brief keywords used
+    (+1 each, up to 3), a headline of
     25-60 characters (+1, else -0.5), a body using 30-90% of its room (+1), no repairs
     (+1, else -0.5 each), the CTA the objective calls for (+1), more than one '!' (-0.5
     each), words in ALL CAPS (-0.5 each, up to -2). Ties keep the candidates' order."""
-    if repairs is not None and len(repairs) != len(candidates):
-        raise ValueError(
-            f"repairs must have one list per candidate: {len(repairs)} for {len(candidates)}"
-        )
+    for name, values in (("repairs", repairs), ("relevance", relevance)):
+        if values is not None and len(values) != len(candidates):
+            raise ValueError(
+                f"{name} must have one entry per candidate: {len(values)} for {len(candidates)}"
+            )
     ranked = []
     for index, raw in enumerate(candidates):
         creative = as_creative(raw)
@@ -129,8 +133,12 @@ def rank(
         folded = fold(text)
         points: list[tuple[float, str]] = []
 
-        if product.strip() and phrase_in(folded, product):
+        if product.strip() and " ".join(product.split()) in " ".join(text.split()):
             points.append((2.0, f"mentions the product {product!r}"))
+        elif product.strip() and phrase_in(folded, product):
+            points.append((1.0, f"mentions the product, written otherwise than {product!r}"))
+        if relevance is not None:
+            points.append((round(3 * relevance[index], 2), f"relevance {relevance[index]:.2f}"))
         used = [kw for kw in dict.fromkeys(brief_keywords) if kw.strip() and phrase_in(folded, kw)]
         if used:
             points.append((float(min(3, len(used))), f"uses keywords: {', '.join(used)}"))

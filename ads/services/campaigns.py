@@ -33,6 +33,8 @@ def campaign_create(
     landing_url: str = "",
     banned_terms: Sequence[str] = (),
     category: str = "",
+    own_headline: str = "",
+    own_body: str = "",
     created_by=None,
 ) -> Campaign:
     """A new campaign of the advertiser's, written by the user `created_by` (or nobody)."""
@@ -49,5 +51,7 @@ def campaign_create(
         landing_url=landing_url,
         banned_terms=list(banned_terms),
         category=category,
+        own_headline=own_headline,
+        own_body=own_body,
         created_by=created_by,
     )

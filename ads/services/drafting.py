@@ -32,9 +32,22 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ads.briefs import Brief, BriefError, DraftBlocked, campaign_decision, limits
+from ads.briefs import (
+    Brief,
+    BriefError,
+    DraftBlocked,
+    campaign_decision,
+    faithfulness_dict,
+    limits,
+)
 from ads.creative.categories import brief_category
 from ads.creative.check import Creative
+from ads.creative.faithful import (
+    PRODUCT_NAMED_SHARE,
+    BriefFacts,
+    check_faithful,
+    repair_product_name,
+)
 from ads.creative.limits import CreativeLimits
 from ads.creative.rank import cta_for_objective, drop_near_duplicates
 from ads.creative.rank import rank as rank_candidates
@@ -43,12 +56,13 @@ from ads.creative.text import find_banned_terms, find_markup
 from ads.models import Adapter, AdCreative, Campaign, CreativeEvent, DraftJob
 from ads.prompts import (
     body_prompt,
+    body_prompt_with_examples,
     headline_prompt,
     headline_prompt_with_examples,
-    product_text,
 )
 from ads.selectors import adapter_for_campaign
-from ml.drafting import MAX_VARIATIONS, DraftModelConfig, DraftParams, get_draft_model
+from ads.services.default_adapter import shipped_folder
+from ml.drafting import MAX_VARIATIONS, Draft, DraftModelConfig, DraftParams, get_draft_model
 from ml.embeddings import EncoderConfig, get_encoder
 from ops.jobs import ProgressWriter, job_finish, job_should_stop, job_start, jobs_fail_stale
 
@@ -56,8 +70,11 @@ logger = logging.getLogger(__name__)
 
 MAX_DRAFTS = 50  # per job
 MAX_SEED = 2**30  # a job's seed; its rounds and variations add to it below llama.cpp's 2**31
-MAX_ROUNDS = 4  # generate again while fewer than n candidates pass
-OVERSAMPLE = 1.5  # candidates asked for per draft still wanted
+MAX_ROUNDS = 6  # generate again while fewer than n candidates pass (or name the product)
+OVERSAMPLE = 2.0  # candidates asked for per draft still wanted
+BODIES_PER_HEADLINE = 2  # posts decoded together under a headline; the first that passes wins
+# Faithfulness checks a headline fails on its own, whatever post follows it.
+HEADLINE_ALONE_CHECKS = ("product", "invented", "claims", "repetition")
 HEADLINE_TOKENS = 32
 BODY_TOKENS = 96
 DUPLICATE_COSINE = 0.92  # of the retrieval encoder's vectors: closer is the same ad
@@ -76,12 +93,14 @@ class KeptDraft:
     headline: str
     body: str
     cta: str
-    checks: dict  # the report of every check (passed, needs_review, checks)
+    checks: dict  # every check's report: hard (passed, checks) and faithfulness
     repairs: list[str]
     seed: int
     prompt: str  # the headline prompt
     score: float = 0.0
     reasons: list[str] = field(default_factory=list)
+    named: bool = False  # names the product as the brief writes it
+    relevance: float = 0.0  # cosine of the draft's and the brief's encoder vectors
 
     @property
     def status(self) -> str:
@@ -100,6 +119,7 @@ class DraftOutcome:
     decoding: dict
     seconds: float
     category: dict  # the brief's category decision
+    named: int = 0  # drafts that name the product
 
 
 def _model_config(base_model: str) -> DraftModelConfig:
@@ -112,6 +132,55 @@ def _model_config(base_model: str) -> DraftModelConfig:
     )
 
 
+def adapter_folder(adapter: Adapter) -> Path:
+    """Where an adapter's PEFT files are: under the data dir, or shipped with Plaza."""
+    return shipped_folder(adapter.path) or Path(settings.DATA_DIR) / adapter.path
+
+
+@dataclass(frozen=True)
+class _Prompts:
+    """How one job asks the model: with the adapter for what it learned, else the base
+    model after worked examples."""
+
+    brief: Brief
+    adapter_path: str | None
+    tasks: frozenset[str]
+
+    def _fields(self) -> dict:
+        brief = self.brief
+        return {
+            "description": brief.description,
+            "product": brief.product,
+            "keywords": brief.keywords,
+            "industry": brief.industry,
+            "language": brief.language,
+        }
+
+    def _uses_adapter(self, task: str, rewriting: bool) -> bool:
+        return self.adapter_path is not None and (
+            "rewrite" in self.tasks if rewriting else task in self.tasks
+        )
+
+    def headline(self) -> tuple[str, str | None]:
+        original = self.brief.own_headline
+        fields = self._fields() | {"original": original}
+        if self._uses_adapter("headline", bool(original.strip())):
+            return headline_prompt(**fields), self.adapter_path
+        return headline_prompt_with_examples(**fields), None
+
+    def body(self, headline: str) -> tuple[str, str | None]:
+        original = self.brief.own_body
+        fields = self._fields() | {
+            "headline": headline,
+            "audience": self.brief.audience,
+            "tone": self.brief.tone,
+            "original": original,
+        }
+        if self._uses_adapter("body", bool(original.strip())):
+            return body_prompt(**fields), self.adapter_path
+        return body_prompt_with_examples(**fields), None
+
+
 def draft_creatives(
     *,
     brief: Brief,
@@ -121,8 +190,9 @@ def draft_creatives(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> DraftOutcome:
-    """Up to n drafts that pass every hard check (see the module docstring); raises
-    DraftBlocked for a blocked category. `progress(generated, kept)` after each candidate."""
+    """Up to n drafts that pass every hard and faithfulness check (see the module
+    docstring); raises DraftBlocked for a blocked category. `progress(generated, kept)`
+    after each candidate."""
     if not 1 <= n <= MAX_DRAFTS:
         raise BriefError(f"n: expected 1 to {MAX_DRAFTS}, got {n}")
     if not 0 <= seed <= MAX_SEED:
@@ -133,95 +203,108 @@ def draft_creatives(
     if decision.action == "block":
         raise DraftBlocked(decision)
     base_model = adapter.base_model if adapter else settings.PLAZA_AD_BASE_MODEL
-    adapter_path = str(Path(settings.DATA_DIR) / adapter.path) if adapter else None
+    prompts = _Prompts(
+        brief=brief,
+        adapter_path=str(adapter_folder(adapter)) if adapter else None,
+        tasks=frozenset(getattr(adapter, "tasks", None) or ("headline",)),
+    )
     model = get_draft_model(_model_config(base_model))
-    description = product_text(product=brief.product, description=brief.description)
-    if adapter is not None:  # asked exactly as it was trained
-        prompt = headline_prompt(description=description, industry=brief.industry)
-    else:
-        prompt = headline_prompt_with_examples(description=description, industry=brief.industry)
+    facts = brief.facts
     cta = cta_for_objective(brief.objective, rules)
-    # The retrieval encoder judges near-duplicates.
+    # The retrieval encoder judges near-duplicates and relevance to the brief.
     encoder = get_encoder(
         EncoderConfig(model=settings.PLAZA_EMBED_MODEL, device=settings.PLAZA_DEVICE)
     )
-    encode = encoder.encode
+    [brief_vector] = encoder.encode([_brief_text(brief)])  # (d,)
+    want_named = math.ceil(PRODUCT_NAMED_SHARE * n) if brief.product.strip() else 0
     kept: list[KeptDraft] = []
     kept_vectors: list[np.ndarray] = []  # (d,) each, of the kept drafts
     dropped: Counter[str] = Counter()
     generated = rounds = 0
-    while len(kept) < n and rounds < MAX_ROUNDS and not (should_stop and should_stop()):
-        ask = min(MAX_VARIATIONS, max(2, math.ceil((n - len(kept)) * OVERSAMPLE)))
+
+    def enough() -> bool:
+        return len(kept) >= n and sum(d.named for d in kept) >= want_named
+
+    def stopped() -> bool:
+        return bool(should_stop and should_stop())
+
+    def note(reason: str | None) -> None:
+        if reason:
+            dropped[reason] += 1
+        if progress:
+            progress(generated, len(kept))
+
+    while not enough() and rounds < MAX_ROUNDS and not stopped():
+        missing = max(n - len(kept), want_named - sum(d.named for d in kept))
+        ask = min(MAX_VARIATIONS, max(2, math.ceil(missing * OVERSAMPLE)))
+        prompt, headline_adapter = prompts.headline()
+        # From the second round on, while too few drafts name the product, half the
+        # headlines start with its name (the rest stay free: variety).
+        lead = brief.product.strip() if rounds and sum(d.named for d in kept) < want_named else ""
         headlines = model.generate(
             prompt,
-            adapter=adapter_path,
-            params=DraftParams(
-                n=ask,
-                max_tokens=HEADLINE_TOKENS,
-                seed=seed + rounds * 1000,
-                stop=("\n",),
-                **HEADLINE_DECODING,
-            ),
+            adapter=headline_adapter,
+            params=_headline_params(ask if not lead else max(1, ask - ask // 2), seed, rounds),
         )
+        if lead:
+            led = model.generate(
+                f"{prompt} {lead}",
+                adapter=headline_adapter,
+                params=_headline_params(ask // 2 or 1, seed + 500, rounds),
+            )
+            headlines += [_led(lead, d) for d in led]
         rounds += 1
         for headline in headlines:
-            if should_stop and should_stop():
+            if stopped():
                 break
-            unusable = _unusable_headline(_unquoted(headline.text), brief, rules)
-            if unusable:  # no post is written under a headline that can never pass
-                generated += 1
-                dropped[unusable] += 1
-                if progress:
-                    progress(generated, len(kept))
-                continue
-            [body] = model.generate(
-                body_prompt(
-                    description=description,
-                    headline=headline.text,
-                    audience=brief.audience,
-                    tone=brief.tone,
-                    language=brief.language,
-                ),
-                adapter=None,  # adapters learn headlines; the post follows the examples
-                params=DraftParams(
-                    n=1, max_tokens=BODY_TOKENS, seed=headline.seed, stop=("\n",), **BODY_DECODING
-                ),
-            )
             generated += 1
-            headline_text, body_text = _unquoted(headline.text), _unquoted(body.text)
-            if _words(headline_text) < MIN_HEADLINE_WORDS or _words(body_text) < MIN_BODY_WORDS:
-                dropped["too_short"] += 1  # "1/2/2018" is not a post
-                if progress:
-                    progress(generated, len(kept))
+            headline_text = repair_product_name(_unquoted(headline.text), facts)
+            unusable = _unusable_headline(headline_text, brief, rules, facts)
+            if unusable:  # no post is written under a headline that can never pass
+                note(unusable)
                 continue
-            creative, report, repairs = prepare_creative(
-                Creative(headline=headline_text, body=body_text, cta=cta),
-                limits=rules,
-                banned_terms=brief.banned_terms,
-                landing_url=brief.landing_url,
-                category=decision,
-                objective=brief.objective,
-            )
-            if creative is None:
-                dropped[report.failed[0] if report.failed else "unknown"] += 1
-            else:
-                draft = KeptDraft(
-                    headline=creative.headline,
-                    body=creative.body,
-                    cta=creative.cta,
-                    checks=report.as_dict(),
-                    repairs=repairs,
+            body_prompt_text, body_adapter = prompts.body(headline_text)
+            bodies = model.generate(
+                body_prompt_text,
+                adapter=body_adapter,
+                params=DraftParams(
+                    n=BODIES_PER_HEADLINE,
+                    max_tokens=BODY_TOKENS,
                     seed=headline.seed,
-                    prompt=prompt,
-                )
-                vector = encode([_dedup_text(draft)])[0]  # (d,): each draft encoded once
-                if _is_near_duplicate(draft, vector, kept, kept_vectors):
-                    dropped["near_duplicate"] += 1
-                else:
-                    kept.append(draft)
-                    kept_vectors.append(vector)
-            if progress:
-                progress(generated, len(kept))
+                    stop=("\n",),
+                    **BODY_DECODING,
+                ),
+            )
+            best, reason = None, None
+            for body in bodies:  # the first post that passes every check
+                best, reason = _candidate(
+                    headline_text, body.text, cta=cta, brief=brief, facts=facts,
+                    rules=rules, decision=decision,
+                )  # fmt: skip
+                if best is not None:
+                    break
+            if best is None:
+                note(reason)
+                continue
+            creative, checks, repairs = best
+            draft = KeptDraft(
+                headline=creative.headline,
+                body=creative.body,
+                cta=creative.cta,
+                checks=checks,
+                repairs=repairs,
+                seed=headline.seed,
+                prompt=prompt,
+                named=checks["faithfulness"]["product"]["named"],
+            )
+            vector = encoder.encode([_dedup_text(draft)])[0]  # (d,): each draft encoded once
+            draft.relevance = round(float(vector @ brief_vector), 4)
+            if _is_near_duplicate(draft, vector, kept, kept_vectors):
+                note("near_duplicate")
+            else:
+                kept.append(draft)
+                kept_vectors.append(vector)
+                note(None)
     ranked = rank_candidates(
         [Creative(d.headline, d.body, d.cta) for d in kept],
         brief_keywords=brief.keywords,
@@ -230,12 +313,14 @@ def draft_creatives(
         repairs=[d.repairs for d in kept],
         limits=rules,
         landing_url=brief.landing_url,
+        relevance=[d.relevance for d in kept],
     )
-    drafts = []
-    for index, score, reasons in ranked[:n]:
+    for index, score, reasons in ranked:
         kept[index].score, kept[index].reasons = score, reasons
-        drafts.append(kept[index])
-    dropped["over_n"] = max(0, len(kept) - n)
+    drafts = _choose(
+        [kept[index] for index, _, _ in ranked], n=n, share=PRODUCT_NAMED_SHARE if want_named else 0
+    )
+    dropped["over_n"] = max(0, len(kept) - len(drafts))
     return DraftOutcome(
         drafts=drafts,
         generated=generated,
@@ -246,22 +331,91 @@ def draft_creatives(
         backend=model.backend,
         decoding={
             "headline": HEADLINE_DECODING | {"max_tokens": HEADLINE_TOKENS},
-            "body": BODY_DECODING | {"max_tokens": BODY_TOKENS},
+            "body": BODY_DECODING | {"max_tokens": BODY_TOKENS, "n": BODIES_PER_HEADLINE},
             "seed": seed,
+            "adapter_tasks": sorted(prompts.tasks) if adapter else [],
         },
         seconds=time.perf_counter() - started,
         category=decision.as_dict(),
+        named=sum(d.named for d in drafts),
     )
 
 
-def _unusable_headline(text: str, brief: Brief, rules: CreativeLimits) -> str:
-    """Why a headline alone already fails a check no repair mends, or ""."""
+def _headline_params(n: int, seed: int, round_: int) -> DraftParams:
+    return DraftParams(
+        n=n, max_tokens=HEADLINE_TOKENS, seed=seed + round_ * 1000, stop=("\n",),
+        **HEADLINE_DECODING,
+    )  # fmt: skip
+
+
+def _led(lead: str, draft: Draft) -> Draft:
+    """A headline decoded after the product's name, with the name in front again."""
+    rest = draft.text
+    joined = f"{lead}{rest}" if rest[:1] in ":,.!?'’" else f"{lead} {rest}"
+    return Draft(joined.strip(), draft.seed, draft.tokens, draft.finish_reason)
+
+
+def _brief_text(brief: Brief) -> str:
+    return " ".join([brief.product, brief.description, *brief.keywords])
+
+
+def _candidate(
+    headline: str,
+    body: str,
+    *,
+    cta: str,
+    brief: Brief,
+    facts: BriefFacts,
+    rules: CreativeLimits,
+    decision,
+) -> tuple[tuple[Creative, dict, list[str]] | None, str]:
+    """A headline and post repaired and checked: ((creative, checks, repairs), "") when
+    every hard and faithfulness check passes, else (None, the first check that failed)."""
+    body = repair_product_name(_unquoted(body), facts)
+    if _words(headline) < MIN_HEADLINE_WORDS or _words(body) < MIN_BODY_WORDS:
+        return None, "too_short"  # "1/2/2018" is not a post
+    creative, report, repairs = prepare_creative(
+        Creative(headline=headline, body=body, cta=cta),
+        limits=rules,
+        banned_terms=brief.banned_terms,
+        landing_url=brief.landing_url,
+        category=decision,
+        objective=brief.objective,
+    )
+    if creative is None:
+        return None, report.failed[0] if report.failed else "unknown"
+    faithful = check_faithful(creative, facts)
+    failed = [name for name, result in faithful.items() if not result.ok]
+    if failed:
+        return None, failed[0]
+    return (creative, report.as_dict() | faithfulness_dict(faithful), repairs), ""
+
+
+def _choose(ranked: list[KeptDraft], *, n: int, share: float) -> list[KeptDraft]:
+    """The best n, keeping at least `share` of them naming the product: the named ones
+    best first, then an unnamed one only while the share holds."""
+    named = [d for d in ranked if d.named][:n]
+    chosen = list(named)
+    for draft in ranked:
+        if len(chosen) >= n:
+            break
+        if not draft.named and sum(d.named for d in chosen) >= share * (len(chosen) + 1):
+            chosen.append(draft)
+    return sorted(chosen, key=lambda d: ranked.index(d))
+
+
+def _unusable_headline(text: str, brief: Brief, rules: CreativeLimits, facts: BriefFacts) -> str:
+    """Why a headline alone already fails a check no repair or post mends, or ""."""
     if _words(text) < MIN_HEADLINE_WORDS:
         return "too_short"
     if find_banned_terms(text, (*brief.banned_terms, *rules.banned_terms)):
         return "banned_terms"
     if find_markup(text):
         return "markup"
+    alone = check_faithful(Creative(headline=text, body="", cta=""), facts)
+    for name in HEADLINE_ALONE_CHECKS:
+        if not alone[name].ok:
+            return name
     return ""
 
 

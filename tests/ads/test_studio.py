@@ -239,7 +239,8 @@ def test_performance_import_keeps_good_rows_reports_bad_ones_and_feeds_training(
     assert creative_training_rows(advertiser=advertisers["globex"]) == []
     weights = {row.output: row.weight for row in rows}
     assert weights["Boots that love mud"] > weights["=HYPERLINK(1)"]
-    assert all(row.desc.startswith("Trailhead boots: Waterproof") for row in rows)
+    assert all(row.product == "Trailhead boots" and row.body for row in rows)
+    assert all(row.desc.startswith("Waterproof") for row in rows)
 
 
 def test_openapi_schema_describes_the_ads_api(advertisers):

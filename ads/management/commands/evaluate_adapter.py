@@ -10,12 +10,12 @@ last line is {"adapter": str, "base_eval_loss": float, "eval_loss": float, "n": 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ads.models import Adapter
+from ads.services.drafting import adapter_folder
 from ads.services.training import TrainingError, dataset_for
 from ml.lora import evaluate_loss
 from ops.commands import require_migrated
@@ -51,9 +51,7 @@ class Command(BaseCommand):
         }
         self.stderr.write(f"{len(examples)} examples; base {adapter.base_model}")
         base = evaluate_loss(adapter.base_model, None, examples, **common)
-        tuned = evaluate_loss(
-            adapter.base_model, Path(settings.DATA_DIR) / adapter.path, examples, **common
-        )
+        tuned = evaluate_loss(adapter.base_model, adapter_folder(adapter), examples, **common)
         self.stdout.write(
             f"{adapter.name}: eval loss base {base.loss:.4f} (perplexity {base.perplexity:.1f})"
             f" → adapter {tuned.loss:.4f} (perplexity {tuned.perplexity:.1f}) on "

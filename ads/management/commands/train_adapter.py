@@ -13,13 +13,12 @@ is {"adapter": str, "steps": int, "seconds": float, "base_eval_loss": float,
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ads.models import Adapter, TrainingRun
 from ads.services import training
+from ads.services.drafting import adapter_folder
 from ops.commands import require_migrated
 
 
@@ -74,7 +73,7 @@ class Command(BaseCommand):
             f"eval loss: base {results['base_eval_loss']:.4f} → "
             f"adapter {results['eval_loss']:.4f} (perplexity "
             f"{results['base_eval_perplexity']:.1f} → {results['eval_perplexity']:.1f})\n"
-            f"adapter: {Path(settings.DATA_DIR) / adapter.path} ({adapter.size_bytes / 1e6:.1f} MB)"
+            f"adapter: {adapter_folder(adapter)} ({adapter.size_bytes / 1e6:.1f} MB)"
         )
         if options["json"]:
             self.stdout.write(
@@ -85,7 +84,7 @@ class Command(BaseCommand):
                         "seconds": round(seconds, 2),
                         "base_eval_loss": results["base_eval_loss"],
                         "eval_loss": results["eval_loss"],
-                        "path": str(Path(settings.DATA_DIR) / adapter.path),
+                        "path": str(adapter_folder(adapter)),
                     }
                 )
             )
