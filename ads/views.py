@@ -112,6 +112,12 @@ def _creative_rows(creatives) -> list[dict]:
             "headline_chars": text_length(c.headline),
             "body_chars": body_length(c.body),
             "failed": (c.checks or {}).get("failed", []),
+            # Faithfulness to the brief: a draft passes them all; a person's edit may not.
+            "unfaithful": [
+                check.get("detail", name)
+                for name, check in ((c.checks or {}).get("faithfulness") or {}).items()
+                if isinstance(check, dict) and not check.get("ok", True)
+            ],
         }
         for c in creatives
     ]

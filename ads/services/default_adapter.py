@@ -16,6 +16,7 @@ it like any other.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from ads.datasets import DEFAULT_SET_CSV, dataset_from_csv
+from ads.datasets import DEFAULT_SET_CSV, Dataset, dataset_from_csv
 from ml.gguf_lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from ml.lora import LoraSettings, TrainConfig, TrainProgress, train
 
@@ -59,6 +60,15 @@ def default_manifest() -> dict | None:
     if not all(path.is_file() for path in files):
         return None
     return json.loads((SHIPPED_DIR / MANIFEST).read_text(encoding="utf-8"))
+
+
+def examples_hash(dataset: Dataset) -> str:
+    """Names the exact examples an adapter learns (the rows and the prompts around them):
+    the shipped adapter is stale when the demo set's hash is not its manifest's."""
+    digest = hashlib.sha256()
+    for example in [*dataset.train_examples(), *dataset.eval_examples()]:
+        digest.update(f"{example.prompt}\t{example.completion}\n".encode())
+    return digest.hexdigest()
 
 
 def default_adapter_install(*, adapter_model=None, using: str = "default"):
@@ -133,6 +143,7 @@ def default_adapter_build(
         "base_model": settings.PLAZA_AD_BASE_MODEL,
         "dataset": DEFAULT_SET_CSV.name,
         "dataset_hash": dataset.snapshot_hash,
+        "examples_hash": examples_hash(dataset),
         "tasks": list(dataset.tasks),
         "train_examples": len(dataset.train_examples()),
         "eval_examples": len(dataset.eval_examples()),

@@ -10,11 +10,17 @@ LoRA adapter → candidates → hard checks, repair, near-duplicates dropped, ra
     draft_job_execute(job_id=job.id)                            # what the worker runs
 
 A brief in a blocked regulated category raises `DraftBlocked` before any model runs; one
-in a review category drafts, and every draft is marked for extra review. The headline is
-written by the adapter (trained on the same prompt, ads.prompts); the body by the same
-resident model under its headline; the call to action is picked from the allowed list by
-the brief's objective. A candidate that breaks a limit is repaired at a word boundary when
-it can be, else dropped and another round generated (at most `MAX_ROUNDS`).
+in a review category drafts, and every draft is marked for extra review. The headline and
+the post under it are written by the adapter where it learned them (`Adapter.tasks`,
+asked with its training prompt, ads.prompts), else by the base model after worked
+examples; with the advertiser's own text (`own_headline`, `own_body`) they are
+variations of it. The call to action is picked from the allowed list by the brief's
+objective. A candidate is repaired where that is safe (limits at a word boundary, the
+product's spelling) and must then pass every hard check (ads.creative.check) and every
+faithfulness check (ads.creative.faithful), else it is dropped and another round
+generated (at most `MAX_ROUNDS`). Kept drafts are ranked with their relevance to the brief
+(the retrieval encoder) and chosen so that at least `PRODUCT_NAMED_SHARE` name the
+product.
 """
 
 from __future__ import annotations
@@ -564,6 +570,7 @@ def draft_job_execute(*, job_id: int) -> DraftJob:
             results={
                 "dropped": outcome.dropped,
                 "rounds": outcome.rounds,
+                "named": outcome.named,
                 "seconds": round(outcome.seconds, 2),
                 "category": outcome.category,
             },

@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ads.datasets import (
+    DEFAULT_SET_CSV,
     DEMO_CSV,
     Dataset,
     DatasetError,
@@ -68,9 +69,11 @@ def adapters_dir() -> Path:
 
 
 def dataset_for(source: str, *, advertiser: Advertiser | None = None) -> Dataset:
-    """`demo` (the set shipped with Plaza), `creatives` (approved creatives weighted by
+    """`demo` (the small headline set shipped with Plaza), `default` (Plaza's own briefs
+    with headlines and posts, the default adapter's), `creatives` (approved creatives weighted by
     CTR: the advertiser's, or everyone's for a shared adapter) or a CSV path."""
-    path = DEMO_CSV if source == "demo" else Path(source).expanduser()
+    shipped = {"demo": DEMO_CSV, "default": DEFAULT_SET_CSV}
+    path = shipped.get(source) or Path(source).expanduser()
     try:
         if source == "creatives":
             dataset = dataset_from_rows(creative_training_rows(advertiser=advertiser))
@@ -287,6 +290,7 @@ def training_run_execute(
             },
             dataset_hash=run.dataset_hash,
             dataset_size=run.train_examples,
+            tasks=list(dataset.tasks),
             metrics={
                 "eval_loss": result.eval_loss,
                 "eval_perplexity": result.eval_perplexity,

