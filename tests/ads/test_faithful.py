@@ -45,7 +45,8 @@ def test_a_faithful_draft_passes_every_check():
     assert (
         failed(
             "Tu café recién tostado cada mes",
-            "Con Café Origen recibes en casa 250 g de café de pequeños productores, tostado para ti.",
+            "Con Café Origen recibes en casa 250 g de café de pequeños productores, "
+            "tostado para ti.",
             COFFEE,
         )
         == {}
