@@ -21,10 +21,13 @@ class AdsConfig(AppConfig):
         post_migrate.connect(install_default_adapter, sender=self)
 
 
-def install_default_adapter(sender, apps, using, **kwargs) -> None:
-    """post_migrate: the shipped default adapter's row, made once per database."""
+def install_default_adapter(sender, apps=None, using="default", **kwargs) -> None:
+    """post_migrate (and flush, which sends it without `apps`): the shipped default
+    adapter's row, made once per database."""
     from ads.services.default_adapter import default_adapter_install
 
+    if apps is None:
+        from django.apps import apps
     try:
         adapter_model = apps.get_model("ads", "Adapter")
     except LookupError:  # migrated back before the ads tables
