@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ads.briefs import limits
+from ads.briefs import Brief, limits
 from ads.creative.check import Creative, check_creative
 from ads.creative.faithful import BriefFacts, check_faithful, product_named
 from ads.creative.text import find_banned_terms
@@ -48,14 +48,7 @@ BRIEFS = [
 
 
 def facts_of(campaign: Campaign) -> BriefFacts:
-    return BriefFacts.of(
-        product=campaign.product,
-        description=campaign.description,
-        language=campaign.language,
-        audience=campaign.audience,
-        keywords=campaign.keywords,
-        own_text=(campaign.own_headline, campaign.own_body),
-    )
+    return Brief.from_campaign(campaign).facts
 
 
 def saved_drafts(campaign: Campaign, n: int, seed: int) -> list[AdCreative]:
