@@ -374,11 +374,8 @@ def check_faithful(creative: Creative | Mapping, facts: BriefFacts) -> dict[str,
          "people": list(dict.fromkeys(people))},
     )  # fmt: skip
 
-    claims = [
-        c
-        for c in _claims_in(text, facts.language)
-        if c not in _claims_in(facts.text, facts.language)
-    ]
+    given = set(_claims_in(facts.text, facts.language))
+    claims = [c for c in _claims_in(text, facts.language) if c not in given]
     checks["claims"] = CheckResult(
         not claims,
         f"claims the brief does not make: {', '.join(claims)}" if claims
@@ -396,11 +393,12 @@ def check_faithful(creative: Creative | Mapping, facts: BriefFacts) -> dict[str,
         {"new_words": len(new)},
     )
 
+    unnamed = _without_product(text, facts)
     spelled: dict[str, str] = {}
-    for word in _content_words(_without_product(text, facts)):
+    for word in _content_words(unnamed):
         spelled.setdefault(facts.stem(word), word)
-    counts = Counter(facts.stems(_without_product(text, facts)))
-    counts[_PRODUCT] = _without_product(text, facts).count(_PRODUCT)
+    counts = Counter(facts.stems(unnamed))
+    counts[_PRODUCT] = unnamed.count(_PRODUCT)
     spelled[_PRODUCT] = facts.product
     repeated = sorted(spelled[stem] for stem, count in counts.items() if count > MAX_REPEATS)
     checks["repetition"] = CheckResult(
