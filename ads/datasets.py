@@ -9,10 +9,11 @@ examples with the prompts drafting uses (ads.prompts).
 
 A CSV needs the columns `desc` (what the product is) and `output` (the real headline);
 `product`, `keywords` (separated by ";"), `language`, `body` (the post under the
-headline), `industry`, `type` and `weight` are optional. A row with a body also teaches
-the post; two rows of one brief (same product and description) teach rewriting one's
-text into the other's. A bad row is reported with its line and field and left out; the
-good rows beside it are kept.
+headline), `variant_headline` and `variant_body` (the same headline and post reworded,
+every fact kept), `industry`, `type` and `weight` are optional. A row with a body also
+teaches the post; one with a variant teaches rewriting (the row into its variant and
+back). A bad row is reported with its line and field and left out; the good rows beside
+it are kept.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from ads.prompts import body_prompt, headline_prompt
 from ml.lora import Example
 
 REQUIRED_COLUMNS = ("desc", "output")
-COLUMNS = ("desc", "output", "product", "keywords", "language", "body", "industry", "type",
-           "weight")  # fmt: skip
+COLUMNS = ("desc", "output", "product", "keywords", "language", "body", "variant_headline",
+           "variant_body", "industry", "type", "weight")  # fmt: skip
 DESC_CHARS = (20, 1000)  # a description shorter says too little; longer, a page pasted in
 OUTPUT_CHARS = (3, 120)  # a headline; longer ones are paragraphs, not headlines
 BODY_CHARS = (20, 600)  # a post under the headline
@@ -52,6 +53,8 @@ class Row:
     keywords: tuple[str, ...] = ()
     language: str = "en"
     body: str = ""  # the post under the headline, when the row has one
+    variant_headline: str = ""  # the headline and post reworded, every fact kept
+    variant_body: str = ""
 
     @property
     def brief(self) -> dict:
@@ -75,17 +78,20 @@ class Row:
             examples.append(Example(prompt=prompt, completion=" " + self.body))
         return examples
 
-    def rewrite_examples(self, other: Row) -> list[Example]:
-        """Rewriting `other`'s text (the same brief's) into this row's."""
-        examples = [
-            Example(
-                prompt=headline_prompt(**self.brief, original=other.output),
-                completion=" " + self.output,
-            )
-        ]
-        if self.body and other.body:
-            prompt = body_prompt(**self.brief, headline=self.output, original=other.body)
-            examples.append(Example(prompt=prompt, completion=" " + self.body))
+    def rewrite_examples(self) -> list[Example]:
+        """Rewriting the row's headline and post into its variant, and the variant back."""
+        if not self.variant_headline:
+            return []
+        examples = []
+        for (headline, body), (new_headline, new_body) in (
+            ((self.output, self.body), (self.variant_headline, self.variant_body)),
+            ((self.variant_headline, self.variant_body), (self.output, self.body)),
+        ):
+            prompt = headline_prompt(**self.brief, original=headline)
+            examples.append(Example(prompt=prompt, completion=" " + new_headline))
+            if body and new_body:
+                prompt = body_prompt(**self.brief, headline=new_headline, original=body)
+                examples.append(Example(prompt=prompt, completion=" " + new_body))
         return examples
 
 
@@ -113,38 +119,24 @@ class Dataset:
         learned = {"headline"}
         if any(row.body for row in rows):
             learned.add("body")
-        if any(_rewrite_pairs(rows)):
+        if any(row.variant_headline for row in rows):
             learned.add("rewrite")
         return tuple(task for task in TASKS if task in learned)
 
     def train_examples(self) -> list[Example]:
-        """Each row's examples once per whole unit of weight (at least once), then the
-        rewrites between rows of one brief."""
+        """Each row's examples (headline, post, rewrites) once per whole unit of weight
+        (at least once)."""
         return _examples(self.train, weighted=True)
 
     def eval_examples(self) -> list[Example]:
         return _examples(self.eval, weighted=False)
 
 
-def _rewrite_pairs(rows: list[Row]):
-    """(row, another row of the same brief) for every ordered pair."""
-    briefs: dict[tuple[str, str], list[Row]] = {}
-    for row in rows:
-        briefs.setdefault((_fold(row.product), _fold(row.desc)), []).append(row)
-    for group in briefs.values():
-        for row in group:
-            for other in group:
-                if other is not row and _fold(other.output) != _fold(row.output):
-                    yield row, other
-
-
 def _examples(rows: list[Row], *, weighted: bool) -> list[Example]:
     examples = []
     for row in rows:
         times = max(1, round(row.weight)) if weighted else 1
-        examples += row.examples() * times
-    for row, other in _rewrite_pairs(rows):
-        examples += row.rewrite_examples(other)
+        examples += (row.examples() + row.rewrite_examples()) * times
     return examples
 
 
@@ -211,6 +203,8 @@ def rows_from_csv(path: Path) -> tuple[list[Row], list[str]]:
                     keywords=_keywords(record.get("keywords")),
                     language=_clean(record.get("language")).lower() or "en",
                     body=_clean(record.get("body")),
+                    variant_headline=_clean(record.get("variant_headline")),
+                    variant_body=_clean(record.get("variant_body")),
                 )
                 problem = problem or _row_problem(row)
                 if problem:
@@ -249,7 +243,8 @@ def rows_to_csv(rows: list[Row]) -> str:
     for row in rows:
         writer.writerow(
             [row.desc, row.output, row.product, "; ".join(row.keywords), row.language,
-             row.body, row.industry, row.type, row.weight]
+             row.body, row.variant_headline, row.variant_body, row.industry, row.type,
+             row.weight]
         )  # fmt: skip
     return out.getvalue()
 
@@ -263,8 +258,15 @@ def _row_problem(row: Row) -> str | None:
             return f"{name}: empty"
         if not low <= len(value) <= high:
             return f"{name}: {len(value)} characters, expected {low} to {high}"
-    if row.body and not BODY_CHARS[0] <= len(row.body) <= BODY_CHARS[1]:
-        return f"body: {len(row.body)} characters, expected {BODY_CHARS[0]} to {BODY_CHARS[1]}"
+    for name, value, (low, high) in (
+        ("body", row.body, BODY_CHARS),
+        ("variant_headline", row.variant_headline, OUTPUT_CHARS),
+        ("variant_body", row.variant_body, BODY_CHARS),
+    ):
+        if value and not low <= len(value) <= high:
+            return f"{name}: {len(value)} characters, expected {low} to {high}"
+    if row.variant_body and not (row.body and row.variant_headline):
+        return "variant_body: a post's variant needs the post and the headline's variant"
     if not (row.language.isascii() and row.language.isalpha() and 2 <= len(row.language) <= 3):
         return f"language: {row.language!r} is not a language code such as en or es"
     return None

@@ -39,7 +39,7 @@ SHIPPED_PATH = "shipped:default"  # Adapter.path of the shipped adapter's row
 MANIFEST = "plaza.json"
 # How the shipped adapter is trained (build_default_adapter's defaults).
 BUILD = {
-    "steps": 240,
+    "steps": 300,
     "batch_size": 8,
     "learning_rate": 3e-4,
     "warmup_steps": 12,

@@ -58,7 +58,7 @@ from ads.creative.limits import CreativeLimits
 from ads.creative.rank import cta_for_objective, drop_near_duplicates
 from ads.creative.rank import rank as rank_candidates
 from ads.creative.repair import prepare_creative
-from ads.creative.text import find_banned_terms, find_markup
+from ads.creative.text import find_banned_terms, find_markup, fold
 from ads.models import Adapter, AdCreative, Campaign, CreativeEvent, DraftJob
 from ads.prompts import (
     body_prompt,
@@ -380,6 +380,8 @@ def _candidate(
     body = repair_product_name(_unquoted(body), facts)
     if _words(headline) < MIN_HEADLINE_WORDS or _words(body) < MIN_BODY_WORDS:
         return None, "too_short"  # "1/2/2018" is not a post
+    if _same(headline, brief.own_headline) or _same(body, brief.own_body):
+        return None, "same_as_original"  # a variation, not the advertiser's text again
     creative, report, repairs = prepare_creative(
         Creative(headline=headline, body=body, cta=cta),
         limits=rules,
@@ -414,6 +416,8 @@ def _unusable_headline(text: str, brief: Brief, rules: CreativeLimits, facts: Br
     """Why a headline alone already fails a check no repair or post mends, or ""."""
     if _words(text) < MIN_HEADLINE_WORDS:
         return "too_short"
+    if brief.product.strip() and _words(text.replace(brief.product.strip(), "")) < 2:
+        return "too_short"  # the product's name alone says nothing about it
     if find_banned_terms(text, (*brief.banned_terms, *rules.banned_terms)):
         return "banned_terms"
     if find_markup(text):
@@ -434,6 +438,10 @@ def _unquoted(text: str) -> str:
             if left not in inner and right not in inner:
                 return inner.strip()
     return text
+
+
+def _same(text: str, original: str) -> bool:
+    return bool(original.strip()) and fold(text) == fold(original)
 
 
 def _words(text: str) -> int:

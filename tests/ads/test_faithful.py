@@ -168,3 +168,14 @@ def test_every_row_of_the_default_adapters_demo_set_is_faithful():
         draft = Creative(row.output, row.body, "Learn more")
         assert failed(draft.headline, draft.body, facts) == {}, (row.product, row.output)
         assert product_named(draft, facts), row.product
+        # Its variant rewords it and keeps every fact (numbers, the product's name).
+        kept = BriefFacts.of(
+            product=row.product,
+            description=row.desc,
+            language=row.language,
+            keywords=row.keywords,
+            own_text=(row.output, row.body),
+        )
+        variant = (row.variant_headline, row.variant_body)
+        assert failed(*variant, kept) == {}, (row.product, variant)
+        assert row.variant_headline.casefold() != row.output.casefold()
