@@ -1,7 +1,8 @@
 """Drafting on a fresh install, as a new advertiser would: three briefs of Plaza's own
 (English, Spanish, one with banned terms) drafted with the shipped default adapter give 8
 kept drafts each, every one passing every hard and faithfulness check when checked again
-from its saved text, with the product named in at least three of four. The real bundled model
+from its saved text, with the product named in at least three of four; a brief carrying
+the advertiser's own text gets variations that keep its facts. The real bundled model
 (Gemma 3 270M through llama.cpp), the real retrieval encoder."""
 
 from __future__ import annotations
@@ -90,3 +91,23 @@ def test_three_own_briefs_give_eight_faithful_drafts_each(advertisers, data_dir)
         assert named >= 6, [c.headline for c in creatives]
         headlines = {c.headline.casefold() for c in creatives}
         assert len(headlines) == len(creatives)
+
+
+def test_variations_of_the_advertisers_own_text_keep_its_facts(advertisers, data_dir):
+    own_headline = "Trailrunner 3: 280 g of grip for muddy trails"
+    own_body = "The Trailrunner 3 weighs 280 g and keeps your feet dry with a waterproof upper."
+    campaign = Campaign.objects.create(
+        advertiser=advertisers["acme"],
+        name="rewrite",
+        **BRIEFS[0],
+        own_headline=own_headline,
+        own_body=own_body,
+    )
+    creatives = saved_drafts(campaign, n=4, seed=7)
+    assert creatives
+    for creative in creatives:
+        assert_passes_everything(campaign, creative)
+        assert "280" in f"{creative.headline} {creative.body}"
+        assert "Trailrunner 3" in f"{creative.headline} {creative.body}"
+        assert creative.prompt.startswith("Rewrite this ad headline in English")
+        assert (creative.headline, creative.body) != (own_headline, own_body)
