@@ -7,7 +7,8 @@ exact text it is later asked with.
     # "Description: Project boards for small teams\\nKeywords: boards\\n"
     # "Industry: internet\\nHeadline:"
     body_prompt(..., headline="Plan Together")          # "...\\nHeadline: Plan Together\\nPost:"
-    headline_prompt(..., original="Their own headline")  # "Rewrite this ad headline ..."
+    headline_prompt(..., original="Their own headline", keep=("Teamboard", "3 boards"))
+    # "Rewrite this ad headline ...\\nOriginal: Their own headline\\nKeep: Teamboard; 3 boards"
 
 The brief's own words (product, keywords) are in the prompt for the model to copy; the
 task line names the brief's language. Plain text, not a chat template: the ad base model
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from ads.creative.faithful import BriefFacts, facts_to_keep
 
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 
@@ -56,6 +59,11 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _keep_line(keep: Sequence[str]) -> list[str]:
+    keep = [_one_line(fact) for fact in keep if fact.strip()]
+    return [f"Keep: {'; '.join(keep)}"] if keep else []
+
+
 def headline_prompt(
     *,
     description: str,
@@ -64,17 +72,20 @@ def headline_prompt(
     industry: str = "",
     language: str = "en",
     original: str = "",
+    keep: Sequence[str] = (),
 ) -> str:
-    """The headline prompt; with `original` (the advertiser's own headline), a rewrite."""
+    """The headline prompt; with `original` (the advertiser's own headline), a rewrite,
+    `keep` its facts (ads.creative.faithful.facts_to_keep)."""
     brief = PromptBrief(description, product, tuple(keywords), industry, language)
-    return _headline(brief, original)
+    return _headline(brief, original, keep)
 
 
-def _headline(brief: PromptBrief, original: str = "") -> str:
+def _headline(brief: PromptBrief, original: str = "", keep: Sequence[str] = ()) -> str:
     name = language_name(brief.language)
     if original.strip():
         lines = [f"Rewrite this ad headline in {name}, keeping its facts.", *brief.lines()]
         lines.append(f"Original: {_one_line(original)}")
+        lines += _keep_line(keep)
     else:
         lines = [f"Write an ad headline in {name}.", *brief.lines()]
     lines.append("Headline:")
@@ -92,14 +103,22 @@ def body_prompt(
     audience: str = "",
     tone: str = "",
     original: str = "",
+    keep: Sequence[str] = (),
 ) -> str:
-    """The post under a headline; with `original` (the advertiser's own post), a rewrite."""
+    """The post under a headline; with `original` (the advertiser's own post), a rewrite,
+    `keep` the facts of the advertiser's text the headline does not keep already."""
     brief = PromptBrief(description, product, tuple(keywords), industry, language)
-    return _body(brief, headline, audience=audience, tone=tone, original=original)
+    return _body(brief, headline, audience=audience, tone=tone, original=original, keep=keep)
 
 
 def _body(
-    brief: PromptBrief, headline: str, *, audience: str = "", tone: str = "", original: str = ""
+    brief: PromptBrief,
+    headline: str,
+    *,
+    audience: str = "",
+    tone: str = "",
+    original: str = "",
+    keep: Sequence[str] = (),
 ) -> str:
     name = language_name(brief.language)
     if original.strip():
@@ -111,6 +130,7 @@ def _body(
     lines.append(f"Headline: {_one_line(headline)}")
     if original.strip():
         lines.append(f"Original: {_one_line(original)}")
+        lines += _keep_line(keep)
     lines.append("Post:")
     return "\n".join(lines)
 
@@ -170,10 +190,10 @@ def headline_prompt_with_examples(**fields) -> str:
     """headline_prompt after worked examples in the brief's language, for the base model."""
     language = fields.get("language", "en")
     original = fields.get("original", "")
-    shown = [
-        f"{_headline(ex, other if original else '')} {headline}"
-        for ex, headline, _, other, _ in _examples(language)
-    ]
+    shown = []
+    for ex, headline, _, other, _ in _examples(language):
+        keep = _example_keep(ex, other) if original else ()
+        shown.append(f"{_headline(ex, other if original else '', keep)} {headline}")
     return "\n\n".join([*shown, headline_prompt(**fields)])
 
 
@@ -181,8 +201,16 @@ def body_prompt_with_examples(**fields) -> str:
     """body_prompt after worked examples in the brief's language, for the base model."""
     language = fields.get("language", "en")
     original = fields.get("original", "")
-    shown = [
-        f"{_body(ex, headline, original=other_post if original else '')} {post}"
-        for ex, headline, post, _, other_post in _examples(language)
-    ]
+    shown = []
+    for ex, headline, post, other, other_post in _examples(language):
+        keep = _example_keep(ex, f"{other}\n{other_post}", headline) if original else ()
+        prompt = _body(ex, headline, original=other_post if original else "", keep=keep)
+        shown.append(f"{prompt} {post}")
     return "\n\n".join([*shown, body_prompt(**fields)])
+
+
+def _example_keep(example: PromptBrief, original: str, written: str = "") -> list[str]:
+    facts = BriefFacts.of(
+        product=example.product, description=example.description, language=example.language
+    )
+    return facts_to_keep(original, facts, written=written)

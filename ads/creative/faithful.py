@@ -15,7 +15,7 @@ keep it within the brief. Each returns a `CheckResult` whose detail says what it
   brief): no filler such as "It can be easier to buy."
 - `language`: written in the brief's language.
 - `keeps_facts`: a variation of the advertiser's own text keeps its numbers and its
-  naming of the product.
+  naming of the product (`facts_to_keep` lists them for the rewrite prompts).
 
     facts = BriefFacts.of(product="Trailrunner 3", description="...", language="en")
     results = check_faithful(Creative(headline, body, cta), facts)   # name -> CheckResult
@@ -117,6 +117,7 @@ _NUMBER_WORDS = {
     },
 }  # fmt: skip
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NUMBER_PHRASE = regex.compile(r"(?P<number>\d+(?:[.,]\d+)*)(?:\s?[%\p{Sc}]|\s?\p{L}+)?")
 _TOKEN = regex.compile(r"[\p{L}\p{N}][\p{L}\p{N}'’]*")
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
 _SENTENCE_OPENERS = "¿¡\"'“‘«([-–—:"
@@ -238,6 +239,23 @@ def _numbers_in(text: str, language: str) -> list[str]:
     words = {**_NUMBER_WORDS["en"], **_NUMBER_WORDS.get(language, {})}
     found += [words[w] for w in fold(text).split() if w in words]
     return found
+
+
+def facts_to_keep(original: str, facts: BriefFacts, *, written: str = "") -> list[str]:
+    """What a variation of `original` (the advertiser's own text) must keep, as a rewrite
+    prompt lists it: the product where the original names it, then each number with the
+    word after it ("Trailrunner 3", "280 g"), less what `written` (the variation's
+    headline, drafted already) keeps."""
+    keep = []
+    if facts.product and _named_in(original, facts) and not _named_in(written, facts):
+        keep.append(facts.product)
+    have = set(_numbers_in(written, facts.language))
+    for match in _NUMBER_PHRASE.finditer(_without_product(original, facts)):
+        number = _number_key(match.group("number"))
+        if number not in have:
+            have.add(number)
+            keep.append(" ".join(match.group().split()))
+    return keep
 
 
 def product_named(creative: Creative | Mapping, facts: BriefFacts) -> bool:

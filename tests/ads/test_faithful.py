@@ -12,11 +12,12 @@ from ads.creative.faithful import (
     FAITHFULNESS_CHECKS,
     BriefFacts,
     check_faithful,
+    facts_to_keep,
     product_named,
     repair_product_name,
 )
 from ads.datasets import DEFAULT_SET_CSV, dataset_from_csv
-from ads.prompts import EXAMPLES
+from ads.prompts import EXAMPLES, body_prompt, headline_prompt
 
 SHOES = BriefFacts.of(
     product="Trailrunner 3",
@@ -137,6 +138,27 @@ def test_a_variation_keeps_the_advertisers_facts():
     assert "280" in found["keeps_facts"] and "Trailrunner 3" in found["keeps_facts"]
 
 
+def test_a_rewrite_prompt_lists_the_facts_its_variation_must_keep():
+    """The product where the original names it and each number with its word, less what
+    the drafted headline keeps already; numbers compared as the checks compare them."""
+    own = "Trailrunner 3: 280 g of grip\nThe Trailrunner 3 weighs 280 g, 1,000 km of wear."
+    assert facts_to_keep(own, SHOES) == ["Trailrunner 3", "280 g", "1,000 km"]
+    assert facts_to_keep(own, SHOES, written="Trailrunner 3 at 280 g") == ["1,000 km"]
+    assert facts_to_keep(own, SHOES, written="280 g, 1000 km: Trailrunner 3") == []
+    assert facts_to_keep("Grip for muddy trails", SHOES) == []
+    coffee = facts_to_keep("Café Origen: 250 g al mes, 3,5 € el envío, 100% arábica", COFFEE)
+    assert coffee == ["Café Origen", "250 g", "3,5 €", "100%"]
+    fields = {"description": "Trail shoes.", "product": "Trailrunner 3"}
+    prompt = headline_prompt(
+        **fields, original="Trailrunner 3: 280 g", keep=["Trailrunner 3", "280 g"]
+    )
+    assert prompt.endswith("Original: Trailrunner 3: 280 g\nKeep: Trailrunner 3; 280 g\nHeadline:")
+    post = body_prompt(**fields, headline="Light", original="It weighs 280 g.", keep=["280 g"])
+    assert post.endswith("Original: It weighs 280 g.\nKeep: 280 g\nPost:")
+    assert "Keep:" not in headline_prompt(**fields, original="Grip for muddy trails")
+    assert "Keep:" not in headline_prompt(**fields, keep=["280 g"])  # not a rewrite
+
+
 @pytest.mark.parametrize("language", sorted(EXAMPLES))
 def test_the_worked_examples_the_base_model_sees_are_faithful(language):
     for brief, headline, post, other_headline, other_post in EXAMPLES[language]:
@@ -178,4 +200,26 @@ def test_every_row_of_the_default_adapters_demo_set_is_faithful():
         )
         variant = (row.variant_headline, row.variant_body)
         assert failed(*variant, kept) == {}, (row.product, variant)
+        # It teaches rewriting both ways: the row keeps its variant's facts too.
+        back = BriefFacts.of(
+            product=row.product,
+            description=row.desc,
+            language=row.language,
+            keywords=row.keywords,
+            own_text=variant,
+        )
+        assert failed(row.output, row.body, back) == {}, (row.product, row.output)
         assert row.variant_headline.casefold() != row.output.casefold()
+
+
+def test_the_default_adapter_learns_to_keep_what_a_rewrite_prompt_lists():
+    """Every rewritten post it is trained on keeps each fact its prompt's Keep line lists
+    (the number, or the product's name), so the line means what it says."""
+    dataset = dataset_from_csv(DEFAULT_SET_CSV)
+    posts = [e for e in dataset.train_examples() if e.prompt.startswith("Rewrite this ad post")]
+    listed = [e for e in posts if "\nKeep: " in e.prompt]
+    assert len(listed) >= len(posts) // 2
+    for example in listed:
+        keep = example.prompt.split("\nKeep: ")[1].split("\n")[0].split("; ")
+        for fact in keep:
+            assert fact.split()[0] in example.completion, (fact, example.completion)
