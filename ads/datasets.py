@@ -25,7 +25,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ads.creative.faithful import BriefFacts, facts_to_keep
 from ads.prompts import body_prompt, headline_prompt
 from ml.lora import Example
 
@@ -83,18 +82,17 @@ class Row:
         """Rewriting the row's headline and post into its variant, and the variant back."""
         if not self.variant_headline:
             return []
-        facts = BriefFacts.of(product=self.product, description=self.desc, language=self.language)
         examples = []
         for (headline, body), (new_headline, new_body) in (
             ((self.output, self.body), (self.variant_headline, self.variant_body)),
             ((self.variant_headline, self.variant_body), (self.output, self.body)),
         ):
-            keep = facts_to_keep(headline, facts)
-            prompt = headline_prompt(**self.brief, original=headline, keep=keep)
+            prompt = headline_prompt(**self.brief, original=headline)
             examples.append(Example(prompt=prompt, completion=" " + new_headline))
             if body and new_body:
-                keep = facts_to_keep(f"{headline}\n{body}", facts, written=new_headline)
-                prompt = body_prompt(**self.brief, headline=new_headline, original=body, keep=keep)
+                prompt = body_prompt(
+                    **self.brief, headline=new_headline, original=body, original_headline=headline
+                )
                 examples.append(Example(prompt=prompt, completion=" " + new_body))
         return examples
 

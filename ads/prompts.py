@@ -7,8 +7,8 @@ exact text it is later asked with.
     # "Description: Project boards for small teams\\nKeywords: boards\\n"
     # "Industry: internet\\nHeadline:"
     body_prompt(..., headline="Plan Together")          # "...\\nHeadline: Plan Together\\nPost:"
-    headline_prompt(..., original="Their own headline", keep=("Teamboard", "3 boards"))
-    # "Rewrite this ad headline ...\\nOriginal: Their own headline\\nKeep: Teamboard; 3 boards"
+    headline_prompt(..., original="Teamboard: 3 boards free")  # "Rewrite this ad headline ...
+    # \\nOriginal: Teamboard: 3 boards free\\nKeep: Teamboard; 3 boards\\nHeadline:"
 
 The brief's own words (product, keywords) are in the prompt for the model to copy; the
 task line names the brief's language. Plain text, not a chat template: the ad base model
@@ -42,6 +42,12 @@ class PromptBrief:
     industry: str = ""
     language: str = "en"
 
+    @property
+    def facts(self) -> BriefFacts:
+        return BriefFacts.of(
+            product=self.product, description=self.description, language=self.language
+        )
+
     def lines(self) -> list[str]:
         lines = []
         if self.product.strip():
@@ -72,20 +78,19 @@ def headline_prompt(
     industry: str = "",
     language: str = "en",
     original: str = "",
-    keep: Sequence[str] = (),
 ) -> str:
-    """The headline prompt; with `original` (the advertiser's own headline), a rewrite,
-    `keep` its facts (ads.creative.faithful.facts_to_keep)."""
+    """The headline prompt; with `original` (the advertiser's own headline), a rewrite
+    that lists the facts to keep (ads.creative.faithful.facts_to_keep)."""
     brief = PromptBrief(description, product, tuple(keywords), industry, language)
-    return _headline(brief, original, keep)
+    return _headline(brief, original)
 
 
-def _headline(brief: PromptBrief, original: str = "", keep: Sequence[str] = ()) -> str:
+def _headline(brief: PromptBrief, original: str = "") -> str:
     name = language_name(brief.language)
     if original.strip():
         lines = [f"Rewrite this ad headline in {name}, keeping its facts.", *brief.lines()]
         lines.append(f"Original: {_one_line(original)}")
-        lines += _keep_line(keep)
+        lines += _keep_line(facts_to_keep(original, brief.facts))
     else:
         lines = [f"Write an ad headline in {name}.", *brief.lines()]
     lines.append("Headline:")
@@ -103,12 +108,20 @@ def body_prompt(
     audience: str = "",
     tone: str = "",
     original: str = "",
-    keep: Sequence[str] = (),
+    original_headline: str = "",
 ) -> str:
-    """The post under a headline; with `original` (the advertiser's own post), a rewrite,
-    `keep` the facts of the advertiser's text the headline does not keep already."""
+    """The post under a headline; with `original` (the advertiser's own post), a rewrite
+    that lists the facts of the advertiser's text (`original_headline` and post) the
+    headline does not keep already."""
     brief = PromptBrief(description, product, tuple(keywords), industry, language)
-    return _body(brief, headline, audience=audience, tone=tone, original=original, keep=keep)
+    return _body(
+        brief,
+        headline,
+        audience=audience,
+        tone=tone,
+        original=original,
+        original_headline=original_headline,
+    )
 
 
 def _body(
@@ -118,7 +131,7 @@ def _body(
     audience: str = "",
     tone: str = "",
     original: str = "",
-    keep: Sequence[str] = (),
+    original_headline: str = "",
 ) -> str:
     name = language_name(brief.language)
     if original.strip():
@@ -130,7 +143,8 @@ def _body(
     lines.append(f"Headline: {_one_line(headline)}")
     if original.strip():
         lines.append(f"Original: {_one_line(original)}")
-        lines += _keep_line(keep)
+        own = f"{original_headline}\n{original}"
+        lines += _keep_line(facts_to_keep(own, brief.facts, written=headline))
     lines.append("Post:")
     return "\n".join(lines)
 
@@ -190,10 +204,10 @@ def headline_prompt_with_examples(**fields) -> str:
     """headline_prompt after worked examples in the brief's language, for the base model."""
     language = fields.get("language", "en")
     original = fields.get("original", "")
-    shown = []
-    for ex, headline, _, other, _ in _examples(language):
-        keep = _example_keep(ex, other) if original else ()
-        shown.append(f"{_headline(ex, other if original else '', keep)} {headline}")
+    shown = [
+        f"{_headline(ex, other if original else '')} {headline}"
+        for ex, headline, _, other, _ in _examples(language)
+    ]
     return "\n\n".join([*shown, headline_prompt(**fields)])
 
 
@@ -203,14 +217,6 @@ def body_prompt_with_examples(**fields) -> str:
     original = fields.get("original", "")
     shown = []
     for ex, headline, post, other, other_post in _examples(language):
-        keep = _example_keep(ex, f"{other}\n{other_post}", headline) if original else ()
-        prompt = _body(ex, headline, original=other_post if original else "", keep=keep)
-        shown.append(f"{prompt} {post}")
+        own = {"original": other_post, "original_headline": other} if original else {}
+        shown.append(f"{_body(ex, headline, **own)} {post}")
     return "\n\n".join([*shown, body_prompt(**fields)])
-
-
-def _example_keep(example: PromptBrief, original: str, written: str = "") -> list[str]:
-    facts = BriefFacts.of(
-        product=example.product, description=example.description, language=example.language
-    )
-    return facts_to_keep(original, facts, written=written)

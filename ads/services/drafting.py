@@ -52,7 +52,6 @@ from ads.creative.faithful import (
     PRODUCT_NAMED_SHARE,
     BriefFacts,
     check_faithful,
-    facts_to_keep,
     repair_product_name,
 )
 from ads.creative.limits import CreativeLimits
@@ -170,21 +169,19 @@ class _Prompts:
 
     def headline(self) -> tuple[str, str | None]:
         original = self.brief.own_headline
-        keep = facts_to_keep(original, self.brief.facts)
-        fields = self._fields() | {"original": original, "keep": keep}
+        fields = self._fields() | {"original": original}
         if self._uses_adapter("headline", bool(original.strip())):
             return headline_prompt(**fields), self.adapter_path
         return headline_prompt_with_examples(**fields), None
 
     def body(self, headline: str) -> tuple[str, str | None]:
         original = self.brief.own_body
-        own = f"{self.brief.own_headline}\n{original}"
         fields = self._fields() | {
             "headline": headline,
             "audience": self.brief.audience,
             "tone": self.brief.tone,
             "original": original,
-            "keep": facts_to_keep(own, self.brief.facts, written=headline),
+            "original_headline": self.brief.own_headline,
         }
         if self._uses_adapter("body", bool(original.strip())):
             return body_prompt(**fields), self.adapter_path

@@ -149,14 +149,17 @@ def test_a_rewrite_prompt_lists_the_facts_its_variation_must_keep():
     coffee = facts_to_keep("Café Origen: 250 g al mes, 3,5 € el envío, 100% arábica", COFFEE)
     assert coffee == ["Café Origen", "250 g", "3,5 €", "100%"]
     fields = {"description": "Trail shoes.", "product": "Trailrunner 3"}
-    prompt = headline_prompt(
-        **fields, original="Trailrunner 3: 280 g", keep=["Trailrunner 3", "280 g"]
-    )
+    prompt = headline_prompt(**fields, original="Trailrunner 3: 280 g")
     assert prompt.endswith("Original: Trailrunner 3: 280 g\nKeep: Trailrunner 3; 280 g\nHeadline:")
-    post = body_prompt(**fields, headline="Light", original="It weighs 280 g.", keep=["280 g"])
+    post = body_prompt(**fields, headline="Light", original="It weighs 280 g.")
     assert post.endswith("Original: It weighs 280 g.\nKeep: 280 g\nPost:")
     assert "Keep:" not in headline_prompt(**fields, original="Grip for muddy trails")
-    assert "Keep:" not in headline_prompt(**fields, keep=["280 g"])  # not a rewrite
+    assert "Keep:" not in headline_prompt(**fields)  # not a rewrite
+    # The post's list leaves out what the drafted headline kept, names the headline's facts.
+    kept = body_prompt(**fields, headline="280 g", original="Light.", original_headline="280 g")
+    assert "Keep:" not in kept
+    lost = body_prompt(**fields, headline="Light", original="Grip.", original_headline="At 280 g")
+    assert lost.endswith("Original: Grip.\nKeep: 280 g\nPost:")
 
 
 @pytest.mark.parametrize("language", sorted(EXAMPLES))
